@@ -1,0 +1,28 @@
+# Sourced by scripts/dev, scripts/test and scripts/bench: make the pinned
+# environment exist (Python venv, and the npm packages when node is here),
+# reinstalling only when the pins changed. Safe to run on a fresh clone.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PY="${PYTHON:-python3}"
+VENV="$ROOT/.venv"
+stamp_of() { cat "$@" | sha256sum | cut -c1-16; }
+
+want=$(stamp_of requirements-dev.txt)
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.stamp" 2>/dev/null)" != "$want" ]; then
+  echo "bootstrap: creating $VENV with pinned packages" >&2
+  "$PY" -c 'import sys; assert sys.version_info >= (3, 11), "Tollgate needs Python 3.11+"'
+  "$PY" -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r requirements-dev.txt
+  echo "$want" > "$VENV/.stamp"
+fi
+export PATH="$VENV/bin:$PATH"
+
+if command -v node >/dev/null 2>&1; then
+  want_js=$(stamp_of package.json package-lock.json)
+  if [ ! -d node_modules ] || [ "$(cat node_modules/.stamp 2>/dev/null)" != "$want_js" ]; then
+    echo "bootstrap: installing pinned npm packages (wrangler, pyodide, better-sqlite3)" >&2
+    npm ci --no-audit --no-fund --loglevel=error >&2
+    echo "$want_js" > node_modules/.stamp
+  fi
+fi
