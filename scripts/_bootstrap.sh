@@ -18,6 +18,14 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.stamp" 2>/dev/null)" != "$wan
 fi
 export PATH="$VENV/bin:$PATH"
 
+# promtool (Debian's prometheus package) checks and unit-tests the alert rules.
+if ! command -v promtool >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+   && [ -z "${TOLLGATE_NO_APT:-}" ]; then
+  echo "bootstrap: installing promtool (apt package prometheus)" >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; } >/dev/null 2>&1 \
+    || echo "bootstrap: could not install promtool; alert-rule tests will say so" >&2
+fi
+
 if command -v node >/dev/null 2>&1; then
   want_js=$(stamp_of package.json package-lock.json)
   if [ ! -d node_modules ] || [ "$(cat node_modules/.stamp 2>/dev/null)" != "$want_js" ]; then
