@@ -1,0 +1,321 @@
+"""ClientBucket: one Durable Object per client, the only place a decision is made.
+
+Each decision reads the requested rules' rows, asks the pure core, and writes
+only the rows that changed, with no `await` in between (code between awaits
+runs alone in a Durable Object, so concurrent requests cannot both take the
+last token). Usage counters per accounting period ride along in the same
+row; the alarm pushes whatever changed to a SnapshotOutbox shard and only
+then marks it sent, so a change survives crashes, outbox outages and a
+bucket that is never touched again.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from workers import DurableObject
+
+from durable_objects import clock
+from durable_objects.envvars import env_bool, env_int
+from durable_objects.sql import Sql, d1_all, get_alarm, set_alarm
+from src.tollgate.decision import decide
+from src.tollgate.snapshots import UsageRecord, decode_rows, encode_rows, shard_for, shard_name
+from src.tollgate.usage import period_start
+from src.tollgate.wire import decode_decide, encode_decision
+
+log = logging.getLogger("tollgate.bucket")
+
+SCHEMA_VERSION = 1
+DEFAULT_SNAPSHOT_DELAY_MS = 5_000
+DEFAULT_OUTBOX_SHARDS = 16
+MAX_RETRY_DELAY_MS = 300_000
+
+# Migrations run in the constructor: a deployed object keeps its storage, so
+# every schema change is a new numbered step applied once, recorded in meta.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        """CREATE TABLE IF NOT EXISTS rule_state (
+             rule TEXT PRIMARY KEY,
+             s0 INTEGER, s1 INTEGER, s2 INTEGER,
+             period_start INTEGER NOT NULL,
+             allowed INTEGER NOT NULL, admitted INTEGER NOT NULL,
+             denied INTEGER NOT NULL, shadow_denied INTEGER NOT NULL,
+             version INTEGER NOT NULL,
+             sent_version INTEGER NOT NULL DEFAULT 0)""",
+        """CREATE TABLE IF NOT EXISTS closed_usage (
+             rule TEXT NOT NULL, period_start INTEGER NOT NULL,
+             allowed INTEGER NOT NULL, admitted INTEGER NOT NULL,
+             denied INTEGER NOT NULL, shadow_denied INTEGER NOT NULL,
+             version INTEGER NOT NULL,
+             PRIMARY KEY (rule, period_start))""",
+    ),
+}
+
+_UPSERT = """INSERT INTO rule_state (rule, s0, s1, s2, period_start, allowed, admitted, denied,
+               shadow_denied, version, sent_version)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT(rule) DO UPDATE SET s0 = excluded.s0, s1 = excluded.s1, s2 = excluded.s2,
+               period_start = excluded.period_start, allowed = excluded.allowed,
+               admitted = excluded.admitted, denied = excluded.denied,
+               shadow_denied = excluded.shadow_denied, version = excluded.version"""
+
+
+def migrate(sql: Sql) -> int:
+    """Bring this object's storage to SCHEMA_VERSION; returns the version found before."""
+    sql.run("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    row = sql.one("SELECT value FROM meta WHERE key = 'schema_version'")
+    found = int(row["value"]) if row else 0
+    for version in range(found + 1, SCHEMA_VERSION + 1):
+        for statement in _MIGRATIONS[version]:
+            sql.run(statement)
+        sql.run("INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value", str(version))
+    return found
+
+
+def _object_name(ctx: Any) -> str:
+    """The name the Worker used in getByName() (ctx.id.name, Cloudflare changelog
+    2026-03-15 "Access Durable Object name via ctx.id.name"); the hex id otherwise."""
+    oid = getattr(ctx, "id", None)
+    name = getattr(oid, "name", None)
+    if isinstance(name, str) and name:
+        return name
+    return str(oid) if oid is not None else "unknown"
+
+
+class _Row:
+    """One rule_state row in Python, mutated by a decision and written back once."""
+
+    __slots__ = ("rule", "state", "period_start", "allowed", "admitted", "denied", "shadow_denied",
+                 "version", "sent_version", "exists")
+
+    def __init__(self, rule: str, period: int) -> None:
+        self.rule, self.state, self.period_start = rule, None, period
+        self.allowed = self.admitted = self.denied = self.shadow_denied = 0
+        self.version = self.sent_version = 0
+        self.exists = False
+
+    @classmethod
+    def from_db(cls, d: dict) -> "_Row":
+        row = cls(d["rule"], d["period_start"])
+        row.state = None if d["s0"] is None else (d["s0"], d["s1"], d["s2"])
+        for f in ("allowed", "admitted", "denied", "shadow_denied", "version", "sent_version"):
+            setattr(row, f, d[f])
+        row.exists = True
+        return row
+
+    def usage(self, client: str) -> UsageRecord:
+        return UsageRecord(client, self.rule, self.period_start, self.allowed, self.admitted, self.denied,
+                           self.shadow_denied, self.version)
+
+
+class ClientBucket(DurableObject):
+    def __init__(self, ctx: Any, env: Any) -> None:
+        super().__init__(ctx, env)
+        self.sql = Sql(ctx.storage)
+        migrate(self.sql)
+        self.client = _object_name(ctx)
+        self._alarm_pending: bool | None = None  # None: unknown, ask storage once
+        self._retries = 0
+        self._seeding = None  # an in-flight seed-from-store, shared by concurrent first requests
+        self._seed_checked = False
+
+    # ---------------------------------------------------------------- decide
+    async def decide(self, payload: str) -> str:
+        """One atomic decision over the given rules; JSON in and out (src/tollgate/wire.py)."""
+        rules, cost = decode_decide(payload)
+        if not self._seed_checked:
+            await self._seed_if_asked()
+        # --- read, decide, write: no await until the writes are done ---
+        now = clock.now_ms()
+        period = period_start(now)
+        rows = self._load([r.name for r in rules], period)
+        states = {name: row.state for name, row in rows.items()}
+        decision = decide(rules, states, cost, now)
+        changed: list[_Row] = []
+        if decision.allowed:
+            for result in decision.results:
+                row = rows[result.name]
+                self._roll(row, period)
+                if result.shadow and not result.allowed:
+                    row.shadow_denied += 1
+                else:
+                    row.allowed += 1
+                    row.admitted += cost
+                    row.state = decision.new_states.get(result.name, row.state)
+                changed.append(row)
+        elif decision.denied_by is not None:
+            row = rows[decision.denied_by]
+            self._roll(row, period)
+            row.denied += 1
+            changed.append(row)
+        self._write(changed)
+        # --- then make sure the change leaves the object ---
+        if changed:
+            await self._ensure_alarm(now)
+        return encode_decision(decision)
+
+    def _load(self, names: list[str], period: int) -> dict[str, _Row]:
+        marks = ",".join("?" * len(names))
+        found = {d["rule"]: _Row.from_db(d) for d in
+                 self.sql.rows(f"SELECT * FROM rule_state WHERE rule IN ({marks})", *names)} if names else {}
+        return {n: found.get(n) or _Row(n, period) for n in names}
+
+    def _roll(self, row: _Row, period: int) -> None:
+        """Start a new accounting period; unsent counters of the old one wait in closed_usage."""
+        if period <= row.period_start:
+            return
+        if row.version > row.sent_version:
+            self.sql.run(
+                "INSERT INTO closed_usage (rule, period_start, allowed, admitted, denied, shadow_denied, version) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(rule, period_start) DO UPDATE SET "
+                "allowed = excluded.allowed, admitted = excluded.admitted, denied = excluded.denied, "
+                "shadow_denied = excluded.shadow_denied, version = excluded.version",
+                row.rule, row.period_start, row.allowed, row.admitted, row.denied, row.shadow_denied, row.version)
+        row.period_start = period
+        row.allowed = row.admitted = row.denied = row.shadow_denied = 0
+
+    def _write(self, rows: list[_Row]) -> None:
+        for row in rows:
+            row.version += 1
+            s0, s1, s2 = row.state if row.state is not None else (None, None, None)
+            self.sql.run(_UPSERT, row.rule, s0, s1, s2, row.period_start, row.allowed, row.admitted,
+                         row.denied, row.shadow_denied, row.version, row.sent_version)
+
+    async def _ensure_alarm(self, now: int) -> None:
+        if self._alarm_pending:
+            return
+        if await get_alarm(self.ctx.storage) is None:
+            delay = env_int(self.env, "SNAPSHOT_DELAY_MS", DEFAULT_SNAPSHOT_DELAY_MS)
+            await set_alarm(self.ctx.storage, now + delay)
+        self._alarm_pending = True
+
+    # ---------------------------------------------------------------- alarm: push to the outbox
+    def pending(self) -> list[UsageRecord]:
+        """Every change the outbox has not confirmed: dirty rows and closed periods."""
+        out = [_Row.from_db(d).usage(self.client) for d in
+               self.sql.rows("SELECT * FROM rule_state WHERE version > sent_version")]
+        out += [UsageRecord(self.client, d["rule"], d["period_start"], d["allowed"], d["admitted"], d["denied"],
+                            d["shadow_denied"], d["version"])
+                for d in self.sql.rows("SELECT * FROM closed_usage")]
+        return out
+
+    async def alarm(self, alarm_info: Any = None) -> None:
+        self._alarm_pending = False
+        records = self.pending()
+        if not records:
+            return
+        shards = env_int(self.env, "OUTBOX_SHARDS", DEFAULT_OUTBOX_SHARDS, minimum=1)
+        outbox = self.env.OUTBOX.getByName(shard_name(shard_for(self.client, shards)))
+        try:
+            await outbox.put(encode_rows(records))
+        except Exception as exc:  # outbox unreachable: keep everything, try again later
+            self._retries += 1
+            delay = env_int(self.env, "SNAPSHOT_DELAY_MS", DEFAULT_SNAPSHOT_DELAY_MS)
+            wait = min(MAX_RETRY_DELAY_MS, max(delay, 1000) * 2 ** min(self._retries - 1, 10))
+            log.warning("snapshot of %s not delivered (%s); retry in %d ms", self.client, exc, wait)
+            await set_alarm(self.ctx.storage, clock.now_ms() + wait)
+            self._alarm_pending = True
+            return
+        self._retries = 0
+        self._confirm(records)
+        if self.sql.one("SELECT 1 AS x FROM rule_state WHERE version > sent_version "
+                        "UNION ALL SELECT 1 FROM closed_usage LIMIT 1"):
+            await self._ensure_alarm(clock.now_ms())  # changed while we were sending
+
+    def _confirm(self, records: list[UsageRecord]) -> None:
+        """The outbox holds these versions: clear exactly them, keep anything newer."""
+        for rec in records:
+            self.sql.run("UPDATE rule_state SET sent_version = MAX(sent_version, ?) WHERE rule = ?",
+                         rec.version, rec.rule)
+            self.sql.run("DELETE FROM closed_usage WHERE rule = ? AND period_start = ? AND version <= ?",
+                         rec.rule, rec.period_start_ms, rec.version)
+
+    # ---------------------------------------------------------------- admin
+    async def inspect(self, payload: str | None = None) -> str:
+        """State and usage per rule; with a decide payload (cost 0) also remaining/reset per rule."""
+        now = clock.now_ms()
+        rows = {d["rule"]: _Row.from_db(d) for d in self.sql.rows("SELECT * FROM rule_state ORDER BY rule")}
+        out: dict[str, Any] = {"client": self.client, "now_ms": now, "rules": {}}
+        for name, row in rows.items():
+            out["rules"][name] = {
+                "state": list(row.state) if row.state is not None else None,
+                "period_start_ms": row.period_start, "allowed": row.allowed, "admitted": row.admitted,
+                "denied": row.denied, "shadow_denied": row.shadow_denied,
+                "version": row.version, "sent_version": row.sent_version,
+            }
+        if payload:
+            rules, _ = decode_decide(payload)
+            states = {r.name: rows[r.name].state if r.name in rows else None for r in rules}
+            for result in decide(rules, states, 0, now).results:
+                entry = out["rules"].setdefault(result.name, {"state": None})
+                entry.update(remaining=result.remaining, reset_ms=result.reset_ms)
+        out["closed"] = [dict(d) for d in self.sql.rows("SELECT * FROM closed_usage ORDER BY rule, period_start")]
+        out["unsent"] = len(self.pending())
+        return json.dumps(out, separators=(",", ":"))
+
+    async def reset(self) -> str:
+        """Forget limiter state; usage counters (and their way to the store) are kept."""
+        n = len(self.sql.rows("SELECT rule FROM rule_state WHERE s0 IS NOT NULL"))
+        self.sql.run("UPDATE rule_state SET s0 = NULL, s1 = NULL, s2 = NULL")
+        return json.dumps({"client": self.client, "reset_rules": n}, separators=(",", ":"))
+
+    def is_empty(self) -> bool:
+        return self.sql.one("SELECT 1 AS x FROM rule_state UNION ALL SELECT 1 FROM closed_usage LIMIT 1") is None
+
+    async def restore(self, payload: str = "") -> str:
+        """Refill an empty bucket's usage counters from the store's last snapshot.
+
+        `payload`: the client's store records (snapshots.encode_rows); empty means
+        read them from the D1 store (USAGE_DB) directly. Refuses a non-empty bucket.
+        """
+        if not self.is_empty():
+            return json.dumps({"ok": False, "error": "bucket is not empty; reset() does not empty it"})
+        records = decode_rows(payload, "restore payload") if payload else await self._store_records()
+        n = self._apply_restore(records)
+        return json.dumps({"ok": True, "client": self.client, "restored_rules": n}, separators=(",", ":"))
+
+    def _apply_restore(self, records: list[UsageRecord]) -> int:
+        latest: dict[str, UsageRecord] = {}
+        for rec in records:
+            if rec.client != self.client:
+                raise ValueError(f"restore payload: record for client {rec.client!r}, this bucket is {self.client!r}")
+            cur = latest.get(rec.rule)
+            if cur is None or (rec.period_start_ms, rec.version) > (cur.period_start_ms, cur.version):
+                latest[rec.rule] = rec
+        for rec in latest.values():
+            # sent_version = version: the store already holds it, nothing to send back.
+            self.sql.run(_UPSERT, rec.rule, None, None, None, rec.period_start_ms, rec.allowed, rec.admitted,
+                         rec.denied, rec.shadow_denied, rec.version, rec.version)
+        return len(latest)
+
+    async def _store_records(self) -> list[UsageRecord]:
+        db = getattr(self.env, "USAGE_DB", None)
+        if db is None:
+            raise ValueError("restore without records needs the D1 store (binding USAGE_DB)")
+        rows = await d1_all(db, "SELECT client, rule, period_start, allowed, admitted, denied, shadow_denied, "
+                                "version FROM usage WHERE client = ?", self.client)
+        return [UsageRecord(r["client"], r["rule"], r["period_start"], r["allowed"], r["admitted"], r["denied"],
+                            r["shadow_denied"], r["version"]) for r in rows]
+
+    async def _seed_if_asked(self) -> None:
+        """SEED_FROM_STORE=true: an empty bucket takes its counters from the store once."""
+        if not env_bool(self.env, "SEED_FROM_STORE") or not self.is_empty():
+            self._seed_checked = True
+            return
+        if self._seeding is None:  # one task, awaited by every concurrent first request
+            self._seeding = asyncio.ensure_future(self._seed())
+        await asyncio.shield(self._seeding)
+
+    async def _seed(self) -> None:
+        try:
+            records = await self._store_records()
+        except Exception as exc:  # store down: decide without seeding, try again next request
+            log.warning("seed of %s from store failed: %s", self.client, exc)
+            self._seeding = None
+            return
+        if self.is_empty():
+            self._apply_restore(records)
+        self._seed_checked = True

@@ -1,0 +1,186 @@
+"""SnapshotOutbox: usage records on their way from buckets to the store.
+
+A Worker cannot list Durable Objects, so buckets push their changes here (one
+of N shards, chosen by hashing the client) and the cron flush drains the
+shards with lease-then-acknowledge:
+
+- `put` upserts keeping the highest version per (client, rule, period), so a
+  bucket re-sending after a lost reply changes nothing;
+- `lease` hands out the oldest entries and hides them until the lease expires
+  (a crashed flush's entries come back by themselves);
+- `ack` deletes a leased entry only if its version is still the one leased:
+  a newer snapshot that arrived during the flush stays for the next run.
+
+The same class also keeps durable counters (bucket errors, store errors, flush
+progress) so /__tollgate/metrics is exact across isolates: every shard counts
+what it is told, the object named "metrics" holds the flush bookkeeping.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from workers import DurableObject
+
+from durable_objects import clock
+from durable_objects.sql import Sql
+from src.tollgate.snapshots import UsageRecord, decode_rows
+
+SCHEMA_VERSION = 1
+METRICS_OBJECT = "metrics"
+
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        """CREATE TABLE IF NOT EXISTS entry (
+             client TEXT NOT NULL, rule TEXT NOT NULL, period_start INTEGER NOT NULL,
+             allowed INTEGER NOT NULL, admitted INTEGER NOT NULL,
+             denied INTEGER NOT NULL, shadow_denied INTEGER NOT NULL,
+             version INTEGER NOT NULL,
+             first_ms INTEGER NOT NULL,      -- oldest change not yet in the store
+             updated_ms INTEGER NOT NULL,    -- latest change received
+             lease_id TEXT, lease_until INTEGER, leased_version INTEGER,
+             PRIMARY KEY (client, rule, period_start))""",
+        "CREATE INDEX IF NOT EXISTS entry_first ON entry (first_ms)",
+        "CREATE INDEX IF NOT EXISTS entry_lease ON entry (lease_id)",
+        """CREATE TABLE IF NOT EXISTS counter (
+             name TEXT NOT NULL, label TEXT NOT NULL, value INTEGER NOT NULL,
+             PRIMARY KEY (name, label))""",
+        "CREATE TABLE IF NOT EXISTS gauge (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    ),
+}
+
+
+def migrate(sql: Sql) -> int:
+    sql.run("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    row = sql.one("SELECT value FROM meta WHERE key = 'schema_version'")
+    found = int(row["value"]) if row else 0
+    for version in range(found + 1, SCHEMA_VERSION + 1):
+        for statement in _MIGRATIONS[version]:
+            sql.run(statement)
+        sql.run("INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value", str(version))
+    return found
+
+
+def _args(text: str, what: str) -> dict:
+    try:
+        obj = json.loads(text) if text else {}
+    except (TypeError, ValueError):
+        raise ValueError(f"{what}: expected a JSON object") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"{what}: expected a JSON object")
+    return obj
+
+
+def _pos_int(obj: dict, key: str, what: str, default: int | None = None) -> int:
+    value = obj.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{what}.{key}: expected a positive integer, got {value!r}")
+    return value
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"))
+
+
+class SnapshotOutbox(DurableObject):
+    def __init__(self, ctx: Any, env: Any) -> None:
+        super().__init__(ctx, env)
+        self.sql = Sql(ctx.storage)
+        migrate(self.sql)
+
+    # ------------------------------------------------------------ from buckets
+    async def put(self, rows: str) -> str:
+        """Accept a bucket's snapshot (snapshots.encode_rows); keep the highest version per key."""
+        records = decode_rows(rows, "put")
+        now = clock.now_ms()
+        for rec in records:
+            self._upsert(rec, now)
+        return _dumps({"ok": True, "accepted": len(records)})
+
+    def _upsert(self, rec: UsageRecord, now: int) -> None:
+        self.sql.run(
+            """INSERT INTO entry (client, rule, period_start, allowed, admitted, denied, shadow_denied, version,
+                                  first_ms, updated_ms)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT(client, rule, period_start) DO UPDATE SET
+                 allowed = excluded.allowed, admitted = excluded.admitted, denied = excluded.denied,
+                 shadow_denied = excluded.shadow_denied, version = excluded.version,
+                 updated_ms = excluded.updated_ms
+               WHERE excluded.version > entry.version""",
+            rec.client, rec.rule, rec.period_start_ms, rec.allowed, rec.admitted, rec.denied, rec.shadow_denied,
+            rec.version, now, now)
+
+    # ------------------------------------------------------------ for the cron flush
+    async def lease(self, args: str) -> str:
+        """`{"limit": N, "lease_ms": M}` -> `{"lease": id, "rows": [...]}`, oldest first."""
+        opts = _args(args, "lease")
+        limit = _pos_int(opts, "limit", "lease")
+        lease_ms = _pos_int(opts, "lease_ms", "lease")
+        now = clock.now_ms()
+        lease_id = uuid.uuid4().hex
+        self.sql.run(
+            """UPDATE entry SET lease_id = ?, lease_until = ?, leased_version = version
+               WHERE rowid IN (SELECT rowid FROM entry WHERE lease_until IS NULL OR lease_until <= ?
+                               ORDER BY first_ms LIMIT ?)""",
+            lease_id, now + lease_ms, now, limit)
+        rows = self.sql.rows(
+            "SELECT client, rule, period_start, allowed, admitted, denied, shadow_denied, version "
+            "FROM entry WHERE lease_id = ?", lease_id)
+        if not rows:
+            return _dumps({"lease": None, "rows": []})
+        return _dumps({"lease": lease_id, "rows": [
+            [r["client"], r["rule"], r["period_start"], r["allowed"], r["admitted"], r["denied"],
+             r["shadow_denied"], r["version"]] for r in rows]})
+
+    async def ack(self, lease_id: str) -> str:
+        """The store confirmed the leased rows: delete those still at the leased version."""
+        done = "lease_id = ? AND version <= leased_version"
+        deleted = self.sql.one(f"SELECT COUNT(*) AS n FROM entry WHERE {done}", lease_id)["n"]
+        self.sql.run(f"DELETE FROM entry WHERE {done}", lease_id)
+        kept = self.sql.one("SELECT COUNT(*) AS n FROM entry WHERE lease_id = ?", lease_id)["n"]
+        # Newer snapshots arrived meanwhile: they stay, and their lag counts from their arrival.
+        self.sql.run("UPDATE entry SET lease_id = NULL, lease_until = NULL, leased_version = NULL, "
+                     "first_ms = updated_ms WHERE lease_id = ?", lease_id)
+        return _dumps({"deleted": deleted, "kept": kept})
+
+    async def release(self, lease_id: str) -> str:
+        """The store refused: make the rows available again now instead of at lease expiry."""
+        n = self.sql.one("SELECT COUNT(*) AS n FROM entry WHERE lease_id = ?", lease_id)["n"]
+        self.sql.run("UPDATE entry SET lease_id = NULL, lease_until = NULL, leased_version = NULL "
+                     "WHERE lease_id = ?", lease_id)
+        return _dumps({"released": n})
+
+    # ------------------------------------------------------------ durable counters and status
+    async def count(self, args: str) -> str:
+        """`{"name": ..., "label": ..., "n": 1}`: add to a durable counter."""
+        opts = _args(args, "count")
+        name, label = opts.get("name"), opts.get("label", "")
+        if not isinstance(name, str) or not name or not isinstance(label, str):
+            raise ValueError("count: expected name (non-empty string) and label (string)")
+        n = _pos_int(opts, "n", "count", default=1)
+        self.sql.run("INSERT INTO counter (name, label, value) VALUES (?, ?, ?) "
+                     "ON CONFLICT(name, label) DO UPDATE SET value = value + excluded.value", name, label, n)
+        return _dumps({"ok": True})
+
+    async def set_gauges(self, args: str) -> str:
+        """`{"name": int, ...}`: flush bookkeeping (cursor, last success time)."""
+        for name, value in _args(args, "set_gauges").items():
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"set_gauges.{name}: expected an integer, got {value!r}")
+            self.sql.run("INSERT INTO gauge (name, value) VALUES (?, ?) "
+                         "ON CONFLICT(name) DO UPDATE SET value = excluded.value", name, value)
+        return _dumps({"ok": True})
+
+    async def stats(self) -> str:
+        """Depth, oldest unflushed change, leased entries, counters and gauges."""
+        row = self.sql.one("SELECT COUNT(*) AS depth, MIN(first_ms) AS oldest, "
+                           "SUM(CASE WHEN lease_id IS NOT NULL THEN 1 ELSE 0 END) AS leased FROM entry") or {}
+        counters: dict[str, dict[str, int]] = {}
+        for r in self.sql.rows("SELECT name, label, value FROM counter"):
+            counters.setdefault(r["name"], {})[r["label"]] = r["value"]
+        gauges = {r["name"]: r["value"] for r in self.sql.rows("SELECT name, value FROM gauge")}
+        return _dumps({"depth": row.get("depth") or 0, "oldest_ms": row.get("oldest"),
+                       "leased": row.get("leased") or 0, "counters": counters, "gauges": gauges,
+                       "now_ms": clock.now_ms()})

@@ -1,0 +1,87 @@
+"""The single adapter between storage/D1 results and plain Python values.
+
+On Cloudflare `ctx.storage.sql.exec()` returns a (wrapped) JS cursor whose
+`toArray()` yields JS objects, and D1 returns JS result objects; on the local
+runtime both are already Python. Everything here is duck-typed (`to_py`,
+`toArray`) so no `js`/`pyodide` import is needed and CPython runs it as is.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+def _py(value: Any) -> Any:
+    to_py = getattr(value, "to_py", None)
+    return to_py() if callable(to_py) else value
+
+
+def _scalar(value: Any) -> Any:
+    # JS numbers arrive as float when they crossed a JS boundary as doubles.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _row(row: Any) -> dict[str, Any]:
+    row = _py(row)
+    return {str(k): _scalar(v) for k, v in dict(row).items()}
+
+
+def _rows(raw: Any) -> list[dict[str, Any]]:
+    raw = _py(raw)
+    if raw is None:
+        return []
+    return [_row(r) for r in raw]
+
+
+class Sql:
+    """`ctx.storage.sql` with Python rows. All calls are synchronous, like the platform's."""
+
+    def __init__(self, storage: Any) -> None:
+        self._sql = storage.sql
+
+    def run(self, query: str, *args: Any) -> int:
+        """Execute for effect; returns rows written when the cursor reports it (else 0)."""
+        cursor = self._sql.exec(query, *args)
+        to_array = getattr(cursor, "toArray", None)
+        if callable(to_array):  # drain: a cursor is lazy on the platform
+            to_array()
+        written = getattr(cursor, "rowsWritten", 0)
+        return int(written) if isinstance(written, (int, float)) else 0
+
+    def rows(self, query: str, *args: Any) -> list[dict[str, Any]]:
+        cursor = self._sql.exec(query, *args)
+        to_array = getattr(cursor, "toArray", None)
+        return _rows(to_array() if callable(to_array) else cursor)
+
+    def one(self, query: str, *args: Any) -> dict[str, Any] | None:
+        found = self.rows(query, *args)
+        return found[0] if found else None
+
+
+async def get_alarm(storage: Any) -> int | None:
+    value = _py(await storage.getAlarm())
+    return None if value is None else int(value)
+
+
+async def set_alarm(storage: Any, at_ms: int) -> None:
+    await storage.setAlarm(int(at_ms))
+
+
+async def d1_all(db: Any, query: str, *args: Any) -> list[dict[str, Any]]:
+    """Rows of a D1 query (`result["results"]`)."""
+    stmt = db.prepare(query)
+    if args:
+        stmt = stmt.bind(*args)
+    result = _py(await stmt.all())
+    if isinstance(result, dict):
+        return _rows(result.get("results"))
+    return _rows(getattr(result, "results", None))
+
+
+def d1_meta(result: Any) -> dict[str, Any]:
+    """The `meta` of a D1 run/batch result as a dict (changes, rows_written, ...)."""
+    result = _py(result)
+    meta = result.get("meta") if isinstance(result, dict) else getattr(result, "meta", None)
+    meta = _py(meta)
+    return {str(k): _scalar(v) for k, v in dict(meta or {}).items()}

@@ -1,0 +1,134 @@
+"""Worker <-> ClientBucket RPC payloads as compact JSON text.
+
+Why text: Durable Object RPC converts Python values to JS and back
+(`python_to_rpc` refuses tuples, results come back as `JsDict`), so a JSON
+string is the one value both runtimes deliver unchanged. Rules travel as
+lists, not objects, to keep the per-request payload small.
+
+decide payload:   {"v":1,"cost":N,"rules":[[name,algorithm,count,period_ms,burst,shadow,on_error],...]}
+decision result:  {"v":1,"ok":0|1,"by":name|null,"retry":ms,"res":[[name,allowed,shadow,remaining,reset_ms,retry_after_ms],...]}
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+from src.tollgate.algorithms import Limit
+from src.tollgate.decision import Decision, RuleResult
+from src.tollgate.rules import Match, Rule
+
+WIRE_VERSION = 1
+_MATCH_ALL = Match(None, None)
+_ALGORITHMS = ("gcra", "sliding_window", "fixed_window")
+_ON_ERROR = ("open", "closed")
+
+
+class WireError(ValueError):
+    """A payload that is not what the other side of the RPC sends."""
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"))
+
+
+def _loads(text: str, what: str) -> dict:
+    if not isinstance(text, str):
+        raise WireError(f"{what}: expected a JSON string, got {type(text).__name__}")
+    try:
+        obj = json.loads(text)
+    except ValueError as exc:
+        raise WireError(f"{what}: not JSON ({exc})") from None
+    if not isinstance(obj, dict):
+        raise WireError(f"{what}: expected a JSON object")
+    if obj.get("v") != WIRE_VERSION:
+        raise WireError(f"{what}: unsupported wire version {obj.get('v')!r}, expected {WIRE_VERSION}")
+    return obj
+
+
+def _int(value: Any, where: str, minimum: int | None = 0) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise WireError(f"{where}: expected an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise WireError(f"{where}: expected an integer >= {minimum}, got {value}")
+    return value
+
+
+def _str(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise WireError(f"{where}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def encode_rule(rule: Rule) -> list:
+    lim = rule.limit
+    return [rule.name, lim.algorithm, lim.count, lim.period_ms, lim.burst,
+            1 if rule.shadow else 0, rule.on_error]
+
+
+def decode_rule(item: Any, where: str = "rule") -> Rule:
+    if not isinstance(item, list) or len(item) != 7:
+        raise WireError(f"{where}: expected [name, algorithm, count, period_ms, burst, shadow, on_error]")
+    name, algorithm, count, period_ms, burst, shadow, on_error = item
+    name = _str(name, f"{where}.name")
+    if algorithm not in _ALGORITHMS:
+        raise WireError(f"{where}.algorithm: expected one of {', '.join(_ALGORITHMS)}, got {algorithm!r}")
+    if on_error not in _ON_ERROR:
+        raise WireError(f"{where}.on_error: expected open or closed, got {on_error!r}")
+    if shadow not in (0, 1) or isinstance(shadow, float):
+        raise WireError(f"{where}.shadow: expected 0 or 1, got {shadow!r}")
+    limit = Limit(algorithm, _int(count, f"{where}.count", 1), _int(period_ms, f"{where}.period_ms", 1),
+                  _int(burst, f"{where}.burst", 1))
+    return Rule(name, limit, _MATCH_ALL, shadow=bool(shadow), on_error=on_error)
+
+
+def encode_decide(rules: Sequence[Rule], cost: int) -> str:
+    """The `ClientBucket.decide` argument: the rules that matched and the request's cost."""
+    return _dumps({"v": WIRE_VERSION, "cost": cost, "rules": [encode_rule(r) for r in rules]})
+
+
+def decode_decide(text: str) -> tuple[tuple[Rule, ...], int]:
+    obj = _loads(text, "decide payload")
+    cost = _int(obj.get("cost"), "decide payload.cost")
+    raw = obj.get("rules")
+    if not isinstance(raw, list):
+        raise WireError("decide payload.rules: expected a list")
+    rules = tuple(decode_rule(item, f"decide payload.rules[{i}]") for i, item in enumerate(raw))
+    names = [r.name for r in rules]
+    if len(set(names)) != len(names):
+        raise WireError(f"decide payload.rules: duplicate rule names {names}")
+    return rules, cost
+
+
+def encode_decision(decision: Decision) -> str:
+    """The `ClientBucket.decide` result; `new_states` stays inside the bucket."""
+    return _dumps({
+        "v": WIRE_VERSION,
+        "ok": 1 if decision.allowed else 0,
+        "by": decision.denied_by,
+        "retry": decision.retry_after_ms,
+        "res": [[r.name, 1 if r.allowed else 0, 1 if r.shadow else 0, r.remaining, r.reset_ms,
+                 r.retry_after_ms] for r in decision.results],
+    })
+
+
+def decode_decision(text: str) -> Decision:
+    obj = _loads(text, "decision")
+    if obj.get("ok") not in (0, 1):
+        raise WireError("decision.ok: expected 0 or 1")
+    by = obj.get("by")
+    if by is not None:
+        _str(by, "decision.by")
+    retry = _int(obj.get("retry"), "decision.retry")
+    raw = obj.get("res")
+    if not isinstance(raw, list):
+        raise WireError("decision.res: expected a list")
+    results = []
+    for i, item in enumerate(raw):
+        where = f"decision.res[{i}]"
+        if not isinstance(item, list) or len(item) != 6:
+            raise WireError(f"{where}: expected [name, allowed, shadow, remaining, reset_ms, retry_after_ms]")
+        name, allowed, shadow, remaining, reset_ms, retry_ms = item
+        results.append(RuleResult(_str(name, f"{where}.name"), bool(allowed), bool(shadow),
+                                  _int(remaining, f"{where}.remaining", None), _int(reset_ms, f"{where}.reset_ms"),
+                                  _int(retry_ms, f"{where}.retry_after_ms")))
+    return Decision(bool(obj["ok"]), by, retry, tuple(results), {})

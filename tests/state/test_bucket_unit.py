@@ -1,0 +1,230 @@
+"""ClientBucket driven directly with a fake ctx (real SQLite, recorded alarms)."""
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from durable_objects import clock
+from src.tollgate.algorithms import Limit
+from src.tollgate.rules import Match, Rule
+from src.tollgate.snapshots import decode_rows, shard_for, shard_name
+from src.tollgate.usage import ACCOUNTING_PERIOD_MS
+from src.tollgate.wire import decode_decision, encode_decide
+from tests.state.fakes import FakeStorage, make_bucket
+
+T0 = 1_800_000_000_000 - 1_800_000_000_000 % ACCOUNTING_PERIOD_MS + 1000
+ALL = Match(None, None)
+BURST = Rule("burst", Limit("gcra", 5, 1000, 5), ALL)
+MINUTE = Rule("minute", Limit("fixed_window", 3, 60_000, 3), ALL)
+SHADOW = Rule("shadow", Limit("fixed_window", 1, 60_000, 1), ALL, shadow=True)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+class Clock:
+    def __init__(self, t: int = T0) -> None:
+        self.t, self.reads = t, 0
+
+    def __call__(self) -> int:
+        self.reads += 1
+        return self.t
+
+
+def decide(bucket, rules, cost=1):
+    return decode_decision(run(bucket.decide(encode_decide(rules, cost))))
+
+
+def rows(bucket):
+    return {r["rule"]: r for r in bucket.sql.rows("SELECT * FROM rule_state")}
+
+
+def test_admits_up_to_the_limit_and_state_survives_a_new_instance():
+    clk = Clock()
+    storage = FakeStorage()
+    with clock.use(clk):
+        b = make_bucket(storage=storage)
+        assert [decide(b, [MINUTE]).allowed for _ in range(3)] == [True] * 3
+        again = make_bucket(storage=storage)  # object evicted and recreated: same storage
+        d = decide(again, [MINUTE])
+    assert not d.allowed and d.denied_by == "minute" and d.retry_after_ms > 0
+    r = rows(again)["minute"]
+    assert (r["allowed"], r["admitted"], r["denied"]) == (3, 3, 1)
+
+
+def test_denied_request_writes_one_row_and_keeps_every_limiter_state():
+    clk = Clock()
+    with clock.use(clk):
+        b = make_bucket()
+        for _ in range(3):
+            assert decide(b, [BURST, MINUTE]).allowed
+        before = rows(b)
+        b.ctx.storage.log.clear()
+        d = decide(b, [BURST, MINUTE])
+    assert not d.allowed and d.denied_by == "minute"
+    writes = b.ctx.storage.writes()
+    assert len(writes) == 1 and writes[0].startswith("INSERT INTO rule_state")
+    after = rows(b)
+    for name in ("burst", "minute"):
+        assert [after[name][s] for s in ("s0", "s1", "s2")] == [before[name][s] for s in ("s0", "s1", "s2")]
+    assert after["burst"] == before["burst"]  # the rule that admitted is not charged
+    assert after["minute"]["denied"] == before["minute"]["denied"] + 1
+    assert after["minute"]["version"] == before["minute"]["version"] + 1
+
+
+def test_clock_read_once_per_decision_and_cost_counts_admitted_units():
+    clk = Clock()
+    with clock.use(clk):
+        b = make_bucket()
+        clk.reads = 0
+        d = decide(b, [BURST, MINUTE], cost=2)
+        assert clk.reads == 1
+    assert d.allowed
+    assert rows(b)["burst"]["admitted"] == 2 and rows(b)["burst"]["allowed"] == 1
+
+
+def test_shadow_rule_counts_would_be_denials_without_denying():
+    with clock.use(Clock()):
+        b = make_bucket()
+        results = [decide(b, [MINUTE, SHADOW]) for _ in range(3)]
+    assert all(d.allowed for d in results)
+    s = rows(b)["shadow"]
+    assert (s["allowed"], s["shadow_denied"]) == (1, 2)
+
+
+def test_alarm_is_set_after_a_change_and_pushes_a_snapshot_to_the_clients_shard():
+    clk = Clock()
+    with clock.use(clk):
+        b = make_bucket(SNAPSHOT_DELAY_MS=50, OUTBOX_SHARDS=4)
+        decide(b, [BURST, MINUTE])
+        assert b.ctx.storage.alarm == T0 + 50
+        b.ctx.storage.alarm = None  # the runtime consumed it and calls alarm()
+        run(b.alarm())
+    shard = b.env.OUTBOX.objects[shard_name(shard_for("client-a", 4))]
+    entries = shard.sql.rows("SELECT rule, allowed, version FROM entry ORDER BY rule")
+    assert [(e["rule"], e["allowed"], e["version"]) for e in entries] == [("burst", 1, 1), ("minute", 1, 1)]
+    assert b.pending() == [] and b.ctx.storage.alarm is None
+
+
+def test_outbox_down_keeps_the_change_and_rearms_the_alarm():
+    clk = Clock()
+    with clock.use(clk):
+        b = make_bucket(SNAPSHOT_DELAY_MS=10)
+        decide(b, [MINUTE])
+        b.env.OUTBOX.down = True
+        b.ctx.storage.alarm = None
+        run(b.alarm())
+        assert b.ctx.storage.alarm is not None and b.ctx.storage.alarm > T0
+        assert len(b.pending()) == 1
+        b.env.OUTBOX.down = False
+        b.ctx.storage.alarm = None
+        run(b.alarm())
+    assert b.pending() == []
+
+
+def test_closed_period_is_kept_until_the_outbox_confirmed_it():
+    clk = Clock()
+    with clock.use(clk):
+        b = make_bucket(SNAPSHOT_DELAY_MS=10)
+        decide(b, [MINUTE])
+        decide(b, [MINUTE])
+        clk.t += ACCOUNTING_PERIOD_MS  # next hour, nothing sent yet
+        decide(b, [MINUTE])
+        pending = sorted((r.period_start_ms, r.allowed) for r in b.pending())
+        period0 = T0 - T0 % ACCOUNTING_PERIOD_MS
+        assert pending == [(period0, 2), (period0 + ACCOUNTING_PERIOD_MS, 1)]
+        b.env.OUTBOX.down = True
+        run(b.alarm())
+        assert len(b.pending()) == 2  # nothing lost on failure
+        b.env.OUTBOX.down = False
+        run(b.alarm())
+    assert b.pending() == []
+    shard = next(iter(b.env.OUTBOX.objects.values()))
+    got = sorted((e["period_start"], e["allowed"]) for e in shard.sql.rows("SELECT * FROM entry"))
+    assert got == pending
+
+
+def test_change_during_send_stays_dirty():
+    clk = Clock()
+    with clock.use(clk):
+        b = make_bucket(SNAPSHOT_DELAY_MS=10)
+        decide(b, [MINUTE])
+        outbox = b.env.OUTBOX.getByName(shard_name(shard_for("client-a", 16)))
+        real_put = outbox.put
+
+        async def put_then_race(rows):
+            result = await real_put(rows)
+            decide_coro = b.decide(encode_decide([MINUTE], 1))  # a request lands mid-send
+            await decide_coro
+            return result
+
+        outbox.put = put_then_race
+        b.ctx.storage.alarm = None
+        run(b.alarm())
+        outbox.put = real_put
+    left = b.pending()
+    assert [(r.allowed, r.version) for r in left] == [(2, 2)]
+    assert b.ctx.storage.alarm is not None
+
+
+def test_reset_forgets_limiter_state_but_keeps_usage():
+    with clock.use(Clock()):
+        b = make_bucket()
+        for _ in range(3):
+            decide(b, [MINUTE])
+        assert not decide(b, [MINUTE]).allowed
+        out = json.loads(run(b.reset()))
+        assert out["reset_rules"] == 1
+        assert decide(b, [MINUTE]).allowed
+    r = rows(b)["minute"]
+    assert (r["allowed"], r["denied"]) == (4, 1)
+
+
+def test_inspect_reports_usage_and_remaining():
+    with clock.use(Clock()):
+        b = make_bucket()
+        decide(b, [MINUTE], cost=2)
+        info = json.loads(run(b.inspect(encode_decide([MINUTE], 0))))
+    m = info["rules"]["minute"]
+    assert info["client"] == "client-a"
+    assert (m["allowed"], m["admitted"], m["remaining"]) == (1, 2, 1)
+    assert info["unsent"] == 1
+
+
+def test_restore_refills_an_empty_bucket_and_refuses_a_used_one():
+    from src.tollgate.snapshots import UsageRecord, encode_rows
+
+    period0 = T0 - T0 % ACCOUNTING_PERIOD_MS
+    recs = [UsageRecord("client-a", "minute", period0 - ACCOUNTING_PERIOD_MS, 9, 9, 0, 0, 4),
+            UsageRecord("client-a", "minute", period0, 5, 7, 2, 0, 11)]
+    with clock.use(Clock()):
+        b = make_bucket()
+        out = json.loads(run(b.restore(encode_rows(recs))))
+        assert out["ok"] and out["restored_rules"] == 1
+        assert b.pending() == []  # the store already has it
+        decide(b, [MINUTE])
+        assert json.loads(run(b.restore(encode_rows(recs))))["ok"] is False
+    [p] = b.pending()
+    assert (p.period_start_ms, p.allowed, p.admitted, p.version) == (period0, 6, 8, 12)
+    with pytest.raises(ValueError, match="client"):
+        fresh = make_bucket(name="other")
+        run(fresh.restore(encode_rows(recs)))
+
+
+def test_schema_version_is_recorded_and_migration_is_idempotent():
+    storage = FakeStorage()
+    make_bucket(storage=storage)
+    make_bucket(storage=storage)
+    rows_ = storage.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchall()
+    assert [r[0] for r in rows_] == ["1"]
+
+
+def test_bad_payload_names_the_problem():
+    b = make_bucket()
+    with pytest.raises(ValueError, match="cost"):
+        run(b.decide('{"v":1,"cost":-1,"rules":[]}'))
+    with pytest.raises(ValueError, match="algorithm"):
+        run(b.decide('{"v":1,"cost":1,"rules":[["x","nope",1,1,1,0,"open"]]}'))
