@@ -1,0 +1,198 @@
+"""/__tollgate/metrics in Prometheus text format, exact across isolates.
+
+Nothing here is an in-memory isolate counter: every number is read at scrape
+time from durable places.
+
+- `tollgate_decisions_total{rule,result}` and `tollgate_admitted_cost_total{rule}`:
+  the usage store's totals (D1 `usage_totals`, kept by triggers). Exact for
+  everything flushed: after a flush that drained the outbox they equal the sum
+  over all buckets of what those buckets had pushed. Decisions still in a bucket
+  or an outbox shard are not included (they are counted once, when flushed);
+  watch `tollgate_outbox_entries` and `tollgate_flush_lag_seconds` for those.
+  With the HTTP sink the store is write-only and these series are absent.
+- `tollgate_bucket_errors_total{resolution}`: durable counters in the outbox shards.
+- `tollgate_outbox_entries{shard}`, `tollgate_outbox_leased_entries{shard}`,
+  `tollgate_flush_lag_seconds`, `tollgate_last_flush_success_timestamp_seconds`,
+  `tollgate_store_write_errors_total{store}`, `tollgate_flushed_rows_total{store}`.
+
+Access: `Authorization: Bearer <METRICS_TOKEN>` (or ADMIN_TOKEN when no
+METRICS_TOKEN is set); with neither configured the endpoint is closed.
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import random
+import time
+from typing import Any
+
+from durable_objects.bucket import DEFAULT_OUTBOX_SHARDS
+from durable_objects.envvars import env_int, env_str
+from durable_objects.outbox import METRICS_OBJECT
+from src.tollgate.snapshots import shard_name
+
+log = logging.getLogger("tollgate.metrics")
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+RESULTS = (("allowed", "allowed"), ("denied", "denied"), ("shadow_denied", "shadow_denied"))
+
+
+def escape_label(value: str) -> str:
+    """Prometheus text format: backslash, double quote and newline are escaped in label values."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def escape_help(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+class Exposition:
+    """Builds a text exposition: each family once, HELP and TYPE before its samples."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def family(self, name: str, kind: str, help_: str, samples: list[tuple[dict[str, str], float | int]]) -> None:
+        self.lines.append(f"# HELP {name} {escape_help(help_)}")
+        self.lines.append(f"# TYPE {name} {kind}")
+        for labels, value in samples:
+            if labels:
+                text = ",".join(f'{k}="{escape_label(str(v))}"' for k, v in labels.items())
+                self.lines.append(f"{name}{{{text}}} {_num(value)}")
+            else:
+                self.lines.append(f"{name} {_num(value)}")
+
+    def text(self) -> bytes:
+        return ("\n".join(self.lines) + "\n").encode()
+
+
+def _num(value: float | int) -> str:
+    if isinstance(value, int):
+        return str(value)
+    return repr(float(value))
+
+
+def _problem(status: int, title: str, detail: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
+    headers = [("Content-Type", "application/problem+json")]
+    if status == 401:
+        headers.append(("WWW-Authenticate", 'Bearer realm="tollgate-metrics"'))
+    return status, headers, body
+
+
+def authorized(env: Any, authorization: str | None) -> bool | None:
+    """True/False; None when no token is configured (endpoint closed)."""
+    token = env_str(env, "METRICS_TOKEN") or env_str(env, "ADMIN_TOKEN")
+    if not token:
+        return None
+    presented = (authorization or "").strip()
+    if not presented.lower().startswith("bearer "):
+        return False
+    return hmac.compare_digest(presented[7:].strip().encode(), token.encode())
+
+
+async def _stats(env: Any, name: str) -> dict | None:
+    try:
+        return json.loads(await env.OUTBOX.getByName(name).stats())
+    except Exception as exc:
+        log.warning("metrics: outbox %s unreachable: %s", name, exc)
+        return None
+
+
+async def collect(env: Any) -> bytes:
+    shards = env_int(env, "OUTBOX_SHARDS", DEFAULT_OUTBOX_SHARDS, minimum=1)
+    names = [shard_name(i) for i in range(shards)]
+    stats = await asyncio.gather(*(_stats(env, n) for n in names + [METRICS_OBJECT]))
+    shard_stats, book = stats[:-1], stats[-1] or {"counters": {}, "gauges": {}}
+    now_ms = int(time.time() * 1000)
+    out = Exposition()
+
+    totals = None
+    try:
+        from worker.stores import open_store
+        totals = await open_store(env).totals()
+        store_up = 1
+    except Exception as exc:
+        log.warning("metrics: usage store unreadable: %s", exc)
+        store_up = 0
+    if totals is not None:
+        out.family("tollgate_decisions_total", "counter",
+                   "Decisions per rule and result in the usage store (exact for everything flushed).",
+                   [({"rule": rule, "result": label}, t[col]) for rule, t in sorted(totals.items())
+                    for col, label in RESULTS])
+        out.family("tollgate_admitted_cost_total", "counter",
+                   "Cost admitted per rule in the usage store (billing units).",
+                   [({"rule": rule}, t["admitted"]) for rule, t in sorted(totals.items())])
+    out.family("tollgate_store_up", "gauge", "1 if the usage store answered this scrape.", [({}, store_up)])
+
+    bucket_errors: dict[str, int] = {"open": 0, "closed": 0}
+    for s in stats:
+        for label, n in ((s or {}).get("counters", {}).get("bucket_errors", {})).items():
+            bucket_errors[label] = bucket_errors.get(label, 0) + n
+    out.family("tollgate_bucket_errors_total", "counter",
+               "Requests whose client bucket was unreachable, by how the rule's on_error resolved them.",
+               [({"resolution": k}, v) for k, v in sorted(bucket_errors.items())])
+
+    up = [({"shard": n}, 1 if s is not None else 0) for n, s in zip(names, shard_stats)]
+    out.family("tollgate_outbox_up", "gauge", "1 if the outbox shard answered this scrape.", up)
+    out.family("tollgate_outbox_entries", "gauge", "Usage records waiting in an outbox shard.",
+               [({"shard": n}, s["depth"]) for n, s in zip(names, shard_stats) if s is not None])
+    out.family("tollgate_outbox_leased_entries", "gauge", "Outbox records leased by a flush in progress.",
+               [({"shard": n}, s["leased"]) for n, s in zip(names, shard_stats) if s is not None])
+    oldest = [s["oldest_ms"] for s in shard_stats if s is not None and s.get("oldest_ms") is not None]
+    lag = max(0.0, (now_ms - min(oldest)) / 1000) if oldest else 0.0
+    out.family("tollgate_flush_lag_seconds", "gauge",
+               "Age of the oldest usage change not yet in the store (0 when the outbox is empty).", [({}, lag)])
+    gauges = book.get("gauges", {})
+    if "last_flush_success_ms" in gauges:
+        out.family("tollgate_last_flush_success_timestamp_seconds", "gauge",
+                   "Unix time of the last flush that drained every shard.",
+                   [({}, gauges["last_flush_success_ms"] / 1000)])
+    counters = book.get("counters", {})
+    store_label = (env_str(env, "SNAPSHOT_STORE", "d1") or "d1").lower()
+    errors = dict(counters.get("store_write_errors", {}))
+    errors.setdefault(store_label, 0)
+    out.family("tollgate_store_write_errors_total", "counter", "Store writes the flush could not confirm.",
+               [({"store": k}, v) for k, v in sorted(errors.items())])
+    flushed = dict(counters.get("flushed_rows", {}))
+    flushed.setdefault(store_label, 0)
+    out.family("tollgate_flushed_rows_total", "counter", "Usage rows confirmed by the store.",
+               [({"store": k}, v) for k, v in sorted(flushed.items())])
+    return out.text()
+
+
+async def render(env: Any, authorization: str | None = None) -> tuple[int, list[tuple[str, str]], bytes]:
+    ok = authorized(env, authorization)
+    if ok is None:
+        return _problem(403, "Metrics disabled", "set METRICS_TOKEN (or ADMIN_TOKEN) to enable /__tollgate/metrics")
+    if not ok:
+        return _problem(401, "Unauthorized", "send Authorization: Bearer <METRICS_TOKEN>")
+    try:
+        body = await collect(env)
+    except Exception as exc:
+        log.error("metrics: %s", exc)
+        return _problem(503, "Metrics unavailable", "the outbox or store could not be read")
+    return 200, [("Content-Type", CONTENT_TYPE), ("Cache-Control", "no-store")], body
+
+
+async def _count_bucket_error(env: Any, resolution: str) -> None:
+    shards = env_int(env, "OUTBOX_SHARDS", DEFAULT_OUTBOX_SHARDS, minimum=1)
+    # A random shard spreads the writes when many buckets fail at once; the scrape sums all shards.
+    target = env.OUTBOX.getByName(shard_name(random.randrange(shards)))
+    try:
+        await target.count(json.dumps({"name": "bucket_errors", "label": resolution, "n": 1}))
+    except Exception as exc:
+        log.warning("metrics: could not record a bucket error (%s): %s", resolution, exc)
+
+
+async def record_bucket_error(env: Any, ctx: Any, resolution: str) -> None:
+    """Durably count one request whose bucket was unreachable; `resolution` is "open" or "closed"."""
+    if resolution not in ("open", "closed"):
+        raise ValueError(f"resolution: expected open or closed, got {resolution!r}")
+    wait_until = getattr(ctx, "waitUntil", None) if ctx is not None else None
+    if callable(wait_until):
+        wait_until(asyncio.ensure_future(_count_bucket_error(env, resolution)))
+    else:
+        await _count_bucket_error(env, resolution)

@@ -1,0 +1,194 @@
+"""Cron flush: drain every SnapshotOutbox shard into the usage store.
+
+Lease-then-acknowledge: rows leased from one or more shards fill one store
+call (up to the store's rows per call); only after the store confirmed are the
+leases acknowledged, and an ack deletes an entry only if no newer version
+arrived meanwhile. A failed write releases the leases; a crash leaves them to
+expire (FLUSH_LEASE_MS). Either way the rows are flushed by a later run, and
+the store's highest-version upsert makes the repeat harmless.
+
+One invocation stays inside Workers limits: it stops before FLUSH_TIME_BUDGET_MS
+or FLUSH_SUBREQUEST_BUDGET (below the 1,000 subrequests a Worker may make) and
+saves the shard to start from next time (the cursor), so no shard starves.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from durable_objects.bucket import DEFAULT_OUTBOX_SHARDS
+from durable_objects.envvars import env_int
+from durable_objects.outbox import METRICS_OBJECT
+from src.tollgate.snapshots import decode_rows, shard_name
+from worker.stores import StoreError, UsageStore, open_store
+
+log = logging.getLogger("tollgate.flush")
+
+
+@dataclass
+class FlushReport:
+    complete: bool = False          # every shard drained
+    stopped: str | None = None      # why it stopped early: "time", "subrequests", "store"
+    cursor: int = 0                 # shard the next run starts from
+    rows_leased: int = 0
+    rows_written: int = 0
+    store_calls: int = 0            # store subrequests (D1 batch calls / HTTP POSTs incl. retries)
+    store_statements: int = 0
+    store_errors: int = 0
+    subrequests: int = 0            # everything: outbox RPCs + store calls
+    acked_deleted: int = 0
+    acked_kept: int = 0             # newer versions that arrived during the flush
+    elapsed_ms: int = 0
+    batches: list = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FlushConfig:
+    shards: int
+    time_budget_ms: int
+    subrequest_budget: int
+    lease_ms: int
+    batch_rows: int
+
+    @classmethod
+    def from_env(cls, env: Any, store: UsageStore) -> "FlushConfig":
+        budget = env_int(env, "FLUSH_TIME_BUDGET_MS", 20_000, minimum=1)
+        return cls(
+            shards=env_int(env, "OUTBOX_SHARDS", DEFAULT_OUTBOX_SHARDS, minimum=1),
+            time_budget_ms=budget,
+            subrequest_budget=env_int(env, "FLUSH_SUBREQUEST_BUDGET", 900, minimum=8),
+            lease_ms=env_int(env, "FLUSH_LEASE_MS", budget * 3, minimum=1),
+            batch_rows=min(env_int(env, "FLUSH_BATCH_ROWS", store.max_rows_per_call, minimum=1),
+                           store.max_rows_per_call),
+        )
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class _Flush:
+    def __init__(self, env: Any, store: UsageStore, cfg: FlushConfig) -> None:
+        self.env, self.store, self.cfg = env, store, cfg
+        self.report = FlushReport()
+        self.started = _now_ms()
+        self.slowest_write_ms = 0
+
+    def _left_ms(self) -> int:
+        return self.cfg.time_budget_ms - (_now_ms() - self.started)
+
+    def _out_of_budget(self, need_subrequests: int) -> str | None:
+        # Keep room for the writes and acks of what is already leased, and the bookkeeping at the end.
+        if self.report.subrequests + need_subrequests + 3 > self.cfg.subrequest_budget:
+            return "subrequests"
+        if self._left_ms() < max(self.slowest_write_ms * 2, 200):
+            return "time"
+        return None
+
+    def shard(self, index: int) -> Any:
+        return self.env.OUTBOX.getByName(shard_name(index))
+
+    async def run(self, cursor: int) -> FlushReport:
+        cfg, rep = self.cfg, self.report
+        order = [(cursor + i) % cfg.shards for i in range(cfg.shards)]
+        held: list[tuple[int, str]] = []   # (shard, lease id) waiting for the store
+        batch: list = []
+        pos = 0
+        rep.cursor = cursor
+        while pos < len(order):
+            reason = self._out_of_budget(len(held) + 2)
+            if reason:
+                rep.stopped = reason
+                break
+            index = order[pos]
+            want = cfg.batch_rows - len(batch)
+            leased = json.loads(await self.shard(index).lease(json.dumps({"limit": want, "lease_ms": cfg.lease_ms})))
+            rep.subrequests += 1
+            rows = decode_rows(json.dumps(leased["rows"]), f"shard {index} lease")
+            if leased["lease"]:
+                held.append((index, leased["lease"]))
+                batch += rows
+                rep.rows_leased += len(rows)
+            if len(rows) < want:   # this shard has nothing more for now
+                pos += 1
+            if len(batch) >= cfg.batch_rows or (pos >= len(order) and batch):
+                if not await self._commit(batch, held):
+                    rep.stopped = "store"
+                    break
+                batch, held = [], []
+                rep.cursor = order[pos] if pos < len(order) else cursor
+        else:
+            rep.complete = True
+        if held:  # stopped with leases and no write: hand them back now
+            await self._release(held)
+        if not rep.complete:
+            rep.cursor = order[pos] if pos < len(order) else cursor
+        rep.elapsed_ms = _now_ms() - self.started
+        return rep
+
+    async def _commit(self, batch: list, held: list[tuple[int, str]]) -> bool:
+        rep = self.report
+        t0 = _now_ms()
+        try:
+            result = await self.store.write(batch, t0)
+        except StoreError as exc:
+            rep.store_errors += 1
+            rep.store_calls += exc.subrequests
+            rep.subrequests += exc.subrequests
+            log.error("flush: store %s refused %d rows: %s", self.store.name, len(batch), exc)
+            await self._release(held)
+            return False
+        self.slowest_write_ms = max(self.slowest_write_ms, _now_ms() - t0)
+        rep.store_calls += result.subrequests
+        rep.subrequests += result.subrequests
+        rep.store_statements += result.statements
+        rep.rows_written += result.rows
+        rep.batches.append(len(batch))
+        for index, lease_id in held:
+            acked = json.loads(await self.shard(index).ack(lease_id))
+            rep.subrequests += 1
+            rep.acked_deleted += acked["deleted"]
+            rep.acked_kept += acked["kept"]
+        return True
+
+    async def _release(self, held: list[tuple[int, str]]) -> None:
+        for index, lease_id in held:
+            try:
+                await self.shard(index).release(lease_id)
+            except Exception as exc:  # the lease expires by itself
+                log.warning("flush: release of shard %d lease failed: %s", index, exc)
+            self.report.subrequests += 1
+        held.clear()
+
+
+async def flush(env: Any, store: UsageStore | None = None) -> FlushReport:
+    """One flush run; also records its outcome on the `metrics` outbox object."""
+    store = store or open_store(env)
+    cfg = FlushConfig.from_env(env, store)
+    bookkeeping = env.OUTBOX.getByName(METRICS_OBJECT)
+    gauges = json.loads(await bookkeeping.stats())["gauges"]
+    job = _Flush(env, store, cfg)
+    job.report.subrequests += 1
+    report = await job.run(int(gauges.get("flush_cursor", 0)) % cfg.shards)
+    now = _now_ms()
+    updates = {"flush_cursor": report.cursor, "last_flush_ms": now}
+    if report.complete:
+        updates["last_flush_success_ms"] = now
+    await bookkeeping.set_gauges(json.dumps(updates))
+    for name, n in (("store_write_errors", report.store_errors), ("flushed_rows", report.rows_written),
+                    ("flush_runs_incomplete", 0 if report.complete else 1)):
+        if n:
+            await bookkeeping.count(json.dumps({"name": name, "label": store.name, "n": n}))
+    log.info("flush: %s", json.dumps({k: v for k, v in report.as_dict().items() if k != "batches"}))
+    return report
+
+
+async def run(env: Any, controller: Any = None, ctx: Any = None) -> FlushReport:
+    """Entry point for `Default.scheduled(controller, env, ctx)`."""
+    return await flush(env)
