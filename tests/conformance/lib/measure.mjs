@@ -1,0 +1,68 @@
+// The two figures the README reports, each beside CPython's from the same run:
+//  - bundle import time after the interpreter is up (the SDK import shown apart),
+//  - CPU per decision through the Worker on /__tollgate/allow (process CPU time, user +
+//    system, around a loop of fetch calls, divided by the count).
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { edgeRequest } from './worker_host.mjs';
+
+const HERE = path.dirname(new URL(import.meta.url).pathname);
+export const DECISIONS = 400;
+const WARMUP = 40;
+export const GOALS = { importMs: 150, cpuMsPerDecision: 0.3 };
+
+/** The shipped rules with limits nobody reaches, so every measured decision is an admit. */
+export function benchConfig(base) {
+  const cfg = structuredClone(base);
+  cfg.rules = (cfg.rules ?? []).map((r) => ({ ...r, limit: '1000000000/second', burst: undefined }))
+    .map((r) => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined)));
+  return cfg;
+}
+
+async function pyodideCpuPerDecision(host) {
+  const env = host.envWith({ TOLLGATE: benchConfig(host.env.TOLLGATE) });
+  const one = async () => {
+    const r = await host.fetch(edgeRequest('https://tollgate.example/__tollgate/allow', { headers: { 'x-api-key': 'bench-client' } }), env);
+    if (r.status !== 200) throw new Error(`bench decision answered ${r.status}: ${await r.text()}`);
+    await r.arrayBuffer();
+  };
+  for (let i = 0; i < WARMUP; i++) await one();
+  const wall = performance.now();
+  const cpu = process.cpuUsage();
+  for (let i = 0; i < DECISIONS; i++) await one();
+  const used = process.cpuUsage(cpu);
+  return {
+    cpuMs: (used.user + used.system) / 1000 / DECISIONS,
+    wallMs: (performance.now() - wall) / DECISIONS,
+  };
+}
+
+function cpython(python, bundleDir, boot) {
+  const run = spawnSync(python, [path.join(HERE, '..', 'py', 'cpython_bench.py'),
+    '--bundle', bundleDir, '--root', boot.root, '--decisions', String(DECISIONS), '--warmup', String(WARMUP)],
+  { encoding: 'utf8', cwd: boot.root });
+  if (run.status !== 0) throw new Error(`cpython_bench.py failed (exit ${run.status}):\n${run.stdout}\n${run.stderr}`);
+  return JSON.parse(run.stdout.trim().split('\n').at(-1));
+}
+
+export async function measure({ host, boot, bundleDir, results, say, python }) {
+  let pyodide;
+  await results.check(`measure: ${DECISIONS} decisions on /__tollgate/allow through the Worker on Pyodide`, async () => {
+    pyodide = await pyodideCpuPerDecision(host);
+    return `${pyodide.cpuMs.toFixed(3)} ms CPU per decision`;
+  });
+  let native;
+  await results.check('measure: the same bundle and loop on CPython with the local runtime', async () => {
+    native = cpython(python, bundleDir, boot);
+    return `${native.cpu_ms_per_decision.toFixed(3)} ms CPU per decision`;
+  });
+  const fmt = (v, digits) => (typeof v === 'number' ? v.toFixed(digits) : 'n/a');
+  say('');
+  say('figure                                      Pyodide 0.28.3   CPython ' + (native?.python ?? '') + '   goal');
+  say(`bundle import after boot (ms)               ${fmt(host.bundleImportMs, 1).padStart(14)}   ${fmt(native?.bundle_import_ms, 1).padStart(14)}   < ${GOALS.importMs}`);
+  say(`  + workers SDK import (ms)                 ${fmt(host.sdkImportMs, 1).padStart(14)}   ${fmt(native?.sdk_import_ms, 1).padStart(14)}`);
+  say(`CPU per decision, /__tollgate/allow (ms)    ${fmt(pyodide?.cpuMs, 3).padStart(14)}   ${fmt(native?.cpu_ms_per_decision, 3).padStart(14)}   < ${GOALS.cpuMsPerDecision}`);
+  say(`wall per decision, sequential (ms)          ${fmt(pyodide?.wallMs, 3).padStart(14)}   ${fmt(native?.wall_ms_per_decision, 3).padStart(14)}`);
+  say('');
+  return { pyodide, native };
+}
