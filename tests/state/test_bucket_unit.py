@@ -228,3 +228,35 @@ def test_bad_payload_names_the_problem():
         run(b.decide('{"v":1,"cost":-1,"rules":[]}'))
     with pytest.raises(ValueError, match="algorithm"):
         run(b.decide('{"v":1,"cost":1,"rules":[["x","nope",1,1,1,0,"open"]]}'))
+
+
+def test_seed_from_store_on_first_use_continues_the_stores_counters():
+    from src.tollgate.snapshots import UsageRecord
+    from tests.snapshots.fake_d1 import FakeD1
+    from worker.stores.d1 import D1Store
+
+    period0 = T0 - T0 % ACCOUNTING_PERIOD_MS
+    db = FakeD1()
+    run(D1Store(db).write([UsageRecord("client-a", "minute", period0, 2, 2, 5, 0, 9)], 1))
+    with clock.use(Clock()):
+        b = make_bucket(SEED_FROM_STORE="true")
+        b.env.USAGE_DB = db
+        decide(b, [MINUTE])
+        unseeded = make_bucket(name="client-a")
+        unseeded.env.USAGE_DB = db
+        decide(unseeded, [MINUTE])
+    [p] = b.pending()
+    assert (p.allowed, p.denied, p.version) == (3, 5, 10)  # on top of the store, newer version
+    [q] = unseeded.pending()
+    assert (q.allowed, q.version) == (1, 1)  # without the var nothing is read
+
+
+def test_seed_with_store_down_still_decides():
+    from tests.snapshots.fake_d1 import FakeD1
+
+    db = FakeD1()
+    db.down = True
+    with clock.use(Clock()):
+        b = make_bucket(SEED_FROM_STORE="true")
+        b.env.USAGE_DB = db
+        assert decide(b, [MINUTE]).allowed
