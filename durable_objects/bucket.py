@@ -31,6 +31,7 @@ SCHEMA_VERSION = 1
 DEFAULT_SNAPSHOT_DELAY_MS = 5_000
 DEFAULT_OUTBOX_SHARDS = 16
 MAX_RETRY_DELAY_MS = 300_000
+SEED_RETRY_MS = 30_000
 
 # Migrations run in the constructor: a deployed object keeps its storage, so
 # every schema change is a new numbered step applied once, recorded in meta.
@@ -121,6 +122,7 @@ class ClientBucket(DurableObject):
         self._retries = 0
         self._seeding = None  # an in-flight seed-from-store, shared by concurrent first requests
         self._seed_checked = False
+        self._seed_retry_at = 0
 
     # ---------------------------------------------------------------- decide
     async def decide(self, payload: str) -> str:
@@ -305,6 +307,8 @@ class ClientBucket(DurableObject):
         if not env_bool(self.env, "SEED_FROM_STORE") or not self.is_empty():
             self._seed_checked = True
             return
+        if clock.now_ms() < self._seed_retry_at:  # store was down a moment ago: do not wait on it again
+            return
         if self._seeding is None:  # one task, awaited by every concurrent first request
             self._seeding = asyncio.ensure_future(self._seed())
         await asyncio.shield(self._seeding)
@@ -315,6 +319,7 @@ class ClientBucket(DurableObject):
         except Exception as exc:  # store down: decide without seeding, try again next request
             log.warning("seed of %s from store failed: %s", self.client, exc)
             self._seeding = None
+            self._seed_retry_at = clock.now_ms() + SEED_RETRY_MS
             return
         if self.is_empty():
             self._apply_restore(records)

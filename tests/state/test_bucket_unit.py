@@ -260,3 +260,5 @@ def test_seed_with_store_down_still_decides():
         b = make_bucket(SEED_FROM_STORE="true")
         b.env.USAGE_DB = db
         assert decide(b, [MINUTE]).allowed
+        assert decide(b, [MINUTE]).allowed
+    assert db.calls == 1  # a down store is not asked again on every request
