@@ -24,7 +24,8 @@ import zipfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
+# TOLLGATE_ROOT points the harness at another checkout (used to test the harness itself).
+ROOT = Path(os.environ.get("TOLLGATE_ROOT") or HERE.parent.parent).resolve()
 REQUIREMENTS = HERE / "pyodide-requirements.txt"
 SDK_DISTRIBUTION = "workers_runtime_sdk"
 # Pyodide 0.28 is CPython 3.13 on wasm: only pure-Python wheels can load.
@@ -32,7 +33,7 @@ PIP_TARGET = ["--python-version", "3.13", "--implementation", "py", "--abi", "no
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("TOLLGATE_CONFORMANCE_CACHE", ROOT / ".cache" / "conformance"))
+    return Path(os.environ.get("TOLLGATE_CONFORMANCE_CACHE") or HERE.parent.parent / ".cache" / "conformance")
 
 
 def _stamp() -> str:

@@ -25,7 +25,8 @@ import { scenarios } from './lib/scenarios.mjs';
 import { measure } from './lib/measure.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(HERE, '..', '..');
+// TOLLGATE_ROOT points the harness at another checkout (used to test the harness itself).
+const ROOT = path.resolve(process.env.TOLLGATE_ROOT || path.join(HERE, '..', '..'));
 const results = new Results();
 const say = (line) => process.stdout.write(line + '\n');
 const indent = (prefix) => (line) => say(prefix + line);

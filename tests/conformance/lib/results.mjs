@@ -19,8 +19,12 @@ export class Results {
       const detail = await fn();
       return this.record(name, true, typeof detail === 'string' ? detail : '');
     } catch (e) {
-      const message = e?.stack && !(e?.name === 'AssertionError') ? e.stack : (e?.message ?? String(e));
-      return this.record(name, false, message.split('\n').slice(0, 25).join('\n    '));
+      // A PythonError's message is the Python traceback; its JS stack is Pyodide internals.
+      const pythonError = e?.constructor?.name === 'PythonError' || typeof e?.type === 'string';
+      const message = e?.stack && e?.name !== 'AssertionError' && !pythonError ? e.stack : (e?.message ?? String(e));
+      const lines = message.split('\n');
+      const shown = lines.length > 40 ? [...lines.slice(0, 10), '...', ...lines.slice(-28)] : lines;
+      return this.record(name, false, shown.join('\n    '));
     }
   }
 
