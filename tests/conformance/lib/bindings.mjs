@@ -279,7 +279,12 @@ export class D1PreparedStatement {
 }
 
 export class D1Database {
-  constructor(file = ':memory:') { this._sqlite = new Database(file); this.queries = 0; }
+  constructor(file = ':memory:') {
+    this._sqlite = new Database(file);
+    this._sqlite.pragma('journal_mode = WAL');
+    this._sqlite.pragma('synchronous = OFF');
+    this.queries = 0;
+  }
   prepare(query) { this.queries += 1; return new D1PreparedStatement(this, query); }
   async batch(statements) {
     if (!Array.isArray(statements)) throw new TypeError('batch() expects an array of D1PreparedStatement');

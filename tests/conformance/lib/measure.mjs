@@ -19,22 +19,27 @@ export function benchConfig(base) {
   return cfg;
 }
 
-async function pyodideCpuPerDecision(host) {
-  const env = host.envWith({ TOLLGATE: benchConfig(host.env.TOLLGATE) });
+/** CPU and wall time per request of `path`, after a warm-up; optional cProfile of the loop. */
+async function pyodideLoop(host, env, path, { profile = false } = {}) {
   const one = async () => {
-    const r = await host.fetch(edgeRequest('https://tollgate.example/__tollgate/allow', { headers: { 'x-api-key': 'bench-client' } }), env);
-    if (r.status !== 200) throw new Error(`bench decision answered ${r.status}: ${await r.text()}`);
+    const r = await host.fetch(edgeRequest(`https://tollgate.example${path}`, { headers: { 'x-api-key': 'bench-client' } }), env);
+    if (r.status !== 200) throw new Error(`${path} answered ${r.status}: ${await r.text()}`);
     await r.arrayBuffer();
   };
   for (let i = 0; i < WARMUP; i++) await one();
+  if (profile) host.py.runPython('import cProfile; _bench_prof = cProfile.Profile(); _bench_prof.enable()');
   const wall = performance.now();
   const cpu = process.cpuUsage();
   for (let i = 0; i < DECISIONS; i++) await one();
   const used = process.cpuUsage(cpu);
-  return {
-    cpuMs: (used.user + used.system) / 1000 / DECISIONS,
-    wallMs: (performance.now() - wall) / DECISIONS,
-  };
+  const wallMs = (performance.now() - wall) / DECISIONS;
+  if (profile) {
+    host.py.runPython(`_bench_prof.disable()
+import pstats
+pstats.Stats(_bench_prof).sort_stats("tottime").print_stats(30)
+del _bench_prof`);
+  }
+  return { cpuMs: (used.user + used.system) / 1000 / DECISIONS, wallMs };
 }
 
 function cpython(python, bundleDir, boot) {
@@ -47,8 +52,13 @@ function cpython(python, bundleDir, boot) {
 
 export async function measure({ host, boot, bundleDir, results, say, python }) {
   let pyodide;
+  let baseline;
+  const env = host.envWith({ TOLLGATE: benchConfig(host.env.TOLLGATE) });
   await results.check(`measure: ${DECISIONS} decisions on /__tollgate/allow through the Worker on Pyodide`, async () => {
-    pyodide = await pyodideCpuPerDecision(host);
+    pyodide = await pyodideLoop(host, env, '/__tollgate/allow', { profile: !!process.env.TOLLGATE_CONFORMANCE_PROFILE });
+    // The same event machinery around a route that decides nothing: what every request costs
+    // before our code runs (SDK conversions, a Default instance, Request/Response).
+    try { baseline = await pyodideLoop(host, env, '/__tollgate/health'); } catch { baseline = undefined; }
     return `${pyodide.cpuMs.toFixed(3)} ms CPU per decision`;
   });
   let native;
@@ -62,7 +72,8 @@ export async function measure({ host, boot, bundleDir, results, say, python }) {
   say(`bundle import after boot (ms)               ${fmt(host.bundleImportMs, 1).padStart(14)}   ${fmt(native?.bundle_import_ms, 1).padStart(14)}   < ${GOALS.importMs}`);
   say(`  + workers SDK import (ms)                 ${fmt(host.sdkImportMs, 1).padStart(14)}   ${fmt(native?.sdk_import_ms, 1).padStart(14)}`);
   say(`CPU per decision, /__tollgate/allow (ms)    ${fmt(pyodide?.cpuMs, 3).padStart(14)}   ${fmt(native?.cpu_ms_per_decision, 3).padStart(14)}   < ${GOALS.cpuMsPerDecision}`);
+  say(`  of which /__tollgate/health, no decision  ${fmt(baseline?.cpuMs, 3).padStart(14)}   ${fmt(native?.health_cpu_ms, 3).padStart(14)}`);
   say(`wall per decision, sequential (ms)          ${fmt(pyodide?.wallMs, 3).padStart(14)}   ${fmt(native?.wall_ms_per_decision, 3).padStart(14)}`);
   say('');
-  return { pyodide, native };
+  return { pyodide, baseline, native };
 }
