@@ -1,0 +1,144 @@
+"""Every limiter algorithm, each a pure function over three integers.
+
+One file, gubernator style: `step(limit, state, cost, now_ms)` answers whether
+`cost` units fit now, the state to store if they are admitted, what is left,
+and when to retry. Time is integer milliseconds, state is three ints, so a
+rule costs O(1) memory whatever its limit and never drifts from float
+rounding. A clock that steps backwards is treated as "no time has passed":
+it never admits anything extra.
+
+GCRA keeps its theoretical arrival time scaled by `count` (units of ms/count),
+so an emission interval such as 1000 ms / 3 stays an exact integer.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+GCRA = "gcra"
+SLIDING_WINDOW = "sliding_window"
+FIXED_WINDOW = "fixed_window"
+ALGORITHMS = (GCRA, SLIDING_WINDOW, FIXED_WINDOW)
+
+State = tuple[int, int, int]
+
+
+class Limit(NamedTuple):
+    algorithm: str
+    count: int
+    period_ms: int
+    burst: int  # GCRA: how many units may arrive at once; windows: equal to count
+
+    @property
+    def capacity(self) -> int:
+        """The largest cost this limit can ever admit in one request."""
+        return self.burst if self.algorithm == GCRA else self.count
+
+
+class Step(NamedTuple):
+    allowed: bool
+    state: State           # the state to store if admitted (the old one when denied)
+    remaining: int         # units still available right after this request
+    reset_ms: int          # until the quota is fully restored (RateLimit `t`)
+    retry_after_ms: int    # 0 when allowed; when denied, until this cost would fit
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def gcra(limit: Limit, state: State | None, cost: int, now_ms: int) -> Step:
+    count, period = limit.count, limit.period_ms
+    now = now_ms * count                    # scaled clock: one unit costs `period`
+    cap = limit.burst * period              # tolerance: a full burst
+    tat = state[0] if state is not None else now
+    base = tat if tat > now else now
+    new_tat = base + cost * period
+    if new_tat - now <= cap:
+        return Step(True, (new_tat, 0, 0), (cap - (new_tat - now)) // period,
+                    _ceil_div(new_tat - now, count), 0)
+    backlog = base - now
+    retry = _ceil_div(new_tat - cap - now, count) if cost * period <= cap else period
+    return Step(False, state if state is not None else (tat, 0, 0), max(0, (cap - backlog) // period),
+                _ceil_div(backlog, count), max(1, retry))
+
+
+def fixed_window(limit: Limit, state: State | None, cost: int, now_ms: int) -> Step:
+    count, period = limit.count, limit.period_ms
+    window = now_ms - now_ms % period
+    used = 0
+    if state is not None:
+        if window <= state[0]:              # same window, or the clock stepped back
+            window, used = state[0], state[1]
+    reset = window + period - now_ms if window + period > now_ms else period
+    if used + cost <= count:
+        return Step(True, (window, used + cost, 0), count - used - cost, reset, 0)
+    retry = reset if cost <= count else reset + period
+    return Step(False, state if state is not None else (window, 0, 0), count - used, reset, max(1, retry))
+
+
+def sliding_window(limit: Limit, state: State | None, cost: int, now_ms: int) -> Step:
+    """Sliding window counter (the previous window weighted by its overlap)."""
+    count, period = limit.count, limit.period_ms
+    window = now_ms - now_ms % period
+    prev = cur = 0
+    if state is not None:
+        start = state[0]
+        if window <= start:                 # same window, or the clock stepped back
+            window, prev, cur = start, state[1], state[2]
+            if now_ms < start:
+                now_ms = start
+        elif window == start + period:
+            prev = state[2]
+    elapsed = now_ms - window
+    weighted = prev * (period - elapsed)    # previous window's share, scaled by `period`
+    budget = count * period
+    used_scaled = weighted + (cur + cost) * period
+    if used_scaled <= budget:
+        left = budget - used_scaled
+        return Step(True, (window, prev, cur + cost), left // period,
+                    _sliding_reset(prev, cur + cost, period, elapsed), 0)
+    left = budget - weighted - cur * period
+    return Step(False, state if state is not None else (window, 0, 0), max(0, left // period),
+                _sliding_reset(prev, cur, period, elapsed),
+                max(1, _sliding_retry(prev, cur, cost, count, period, elapsed)))
+
+
+def _sliding_reset(prev: int, cur: int, period: int, elapsed: int) -> int:
+    """Until nothing counted now still weighs: the end of the next window if this one is used."""
+    if cur:
+        return 2 * period - elapsed
+    return period - elapsed if prev else 0
+
+
+def _sliding_retry(prev: int, cur: int, cost: int, count: int, period: int, elapsed: int) -> int:
+    """Earliest wait after which `cost` fits, given that nothing else happens."""
+    if cost > count:
+        return 2 * period - elapsed         # can never fit: say when the window is clear
+    free = count - cur - cost               # room left in this window ignoring `prev`
+    if free >= 0 and prev > 0:
+        # need prev * (period - e) <= free * period  ->  e >= period - free * period / prev
+        need = period - (free * period) // prev
+        if need <= period - 1 and need >= elapsed:
+            # integer floor may leave us a hair short: step to the first e that fits
+            while prev * (period - need) > free * period:
+                need += 1
+            if need < period:
+                return need - elapsed
+    # next window: prev' = cur, cur' = 0: need cur * (period - e) <= (count - cost) * period
+    room = count - cost
+    if cur == 0:
+        return period - elapsed
+    need = period - (room * period) // cur
+    if need < 0:
+        need = 0
+    while cur * (period - need) > room * period:
+        need += 1
+    return period - elapsed + need
+
+
+_STEPS = {GCRA: gcra, FIXED_WINDOW: fixed_window, SLIDING_WINDOW: sliding_window}
+
+
+def step(limit: Limit, state: State | None, cost: int, now_ms: int) -> Step:
+    """Apply `cost` units of `limit` at `now_ms` to `state`."""
+    return _STEPS[limit.algorithm](limit, state, cost, now_ms)

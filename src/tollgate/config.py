@@ -1,0 +1,316 @@
+"""`[vars.TOLLGATE]` from wrangler.toml: validated once, then resolved per request.
+
+Validation collects every mistake, each naming its field path and what was
+expected, so an operator fixes a config in one round trip:
+`TOLLGATE.rules[1].limit: "100/minnute" is not a rate (expected ...)`.
+Resolution is the per-request part and does no parsing: overrides are
+expanded into their own rule lists at load time.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Any, Mapping, NamedTuple
+
+from src.tollgate.algorithms import ALGORITHMS, GCRA, Limit
+from src.tollgate.identity import Identity, IdentityError, Source, parse_source
+from src.tollgate.rates import parse_rate
+from src.tollgate.rules import MATCH_ALL, Match, Rule
+
+DEFAULT_IDENTITY = ("header:x-api-key", "bearer", "ip")
+DEFAULT_MAX_COST = 1000
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+_TOP_KEYS = ("identity", "trust_forwarded_for", "legacy_headers", "max_cost", "rules", "costs", "overrides")
+_RULE_KEYS = ("name", "limit", "algorithm", "burst", "match", "shadow", "on_error")
+_MATCH_KEYS = ("methods", "paths")
+_OVERRIDE_TABLE_KEYS = ("limit", "burst")
+
+
+class ConfigError(ValueError):
+    """Every mistake in the config, one line each."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = list(errors)
+        super().__init__("\n".join(self.errors))
+
+
+class RouteCost(NamedTuple):
+    method: str | None
+    match: Match
+    cost: int
+
+
+class Resolution(NamedTuple):
+    rules: tuple[Rule, ...]      # the rules that apply to this request, overrides applied
+    cost: int
+    blocked_by: str | None       # a `blocked` override: refuse without asking the bucket
+
+
+class Config(NamedTuple):
+    identity: tuple[Source, ...]
+    rules: tuple[Rule, ...]
+    costs: tuple[RouteCost, ...]
+    overrides: dict[str, tuple[tuple[Rule, ...], str | None]]   # str(Identity) -> (rules, blocked rule)
+    legacy_headers: bool
+    max_cost: int
+
+    def cost_for(self, method: str, path: str) -> int:
+        for rc in self.costs:
+            if (rc.method is None or rc.method == method) and rc.match.matches(method, path):
+                return rc.cost
+        return 1
+
+    def resolve(self, identity: Identity | None, method: str, path: str) -> Resolution:
+        rules, blocked = self.rules, None
+        if identity is not None and self.overrides:
+            found = self.overrides.get(str(identity))
+            if found is not None:
+                rules, blocked = found
+        if blocked is not None:
+            return Resolution((), 0, blocked)
+        return Resolution(tuple(r for r in rules if r.match.matches(method, path)),
+                          self.cost_for(method, path), None)
+
+    def rule(self, name: str) -> Rule | None:
+        for r in self.rules:
+            if r.name == name:
+                return r
+        return None
+
+
+def parse_config(raw: Any, path: str = "TOLLGATE") -> Config:
+    """Validate `raw` (the parsed [vars.TOLLGATE] table); ConfigError lists every problem."""
+    errors: list[str] = []
+    if not isinstance(raw, Mapping):
+        raise ConfigError([f"{path}: expected a table ([vars.TOLLGATE]), got {_kind(raw)}"])
+    _unknown_keys(raw, _TOP_KEYS, path, errors)
+    trust = _bool(raw, "trust_forwarded_for", False, path, errors)
+    legacy = _bool(raw, "legacy_headers", False, path, errors)
+    max_cost = raw.get("max_cost", DEFAULT_MAX_COST)
+    if not _is_int(max_cost) or max_cost < 1:
+        errors.append(f"{path}.max_cost: expected a positive integer, got {max_cost!r}")
+        max_cost = DEFAULT_MAX_COST
+    identity = _identity(raw.get("identity", list(DEFAULT_IDENTITY)), trust, f"{path}.identity", errors)
+    rules = _rules(raw.get("rules"), f"{path}.rules", errors)
+    costs = _costs(raw.get("costs", {}), f"{path}.costs", errors)
+    overrides = _overrides(raw.get("overrides", {}), rules, f"{path}.overrides", errors)
+    if errors:
+        raise ConfigError(errors)
+    return Config(identity, rules, costs, overrides, legacy, max_cost)
+
+
+# ------------------------------------------------------------------ pieces
+
+def _identity(value: Any, trust: bool, where: str, errors: list[str]) -> tuple[Source, ...]:
+    if not isinstance(value, list) or not value:
+        errors.append(f'{where}: expected a non-empty list such as ["header:x-api-key", "bearer", "ip"], '
+                      f"got {_kind(value)}")
+        return ()
+    out = []
+    for i, spec in enumerate(value):
+        try:
+            out.append(parse_source(spec, trust))
+        except ValueError as exc:
+            errors.append(f"{where}[{i}]: {exc}")
+    return tuple(out)
+
+
+def _rules(value: Any, where: str, errors: list[str]) -> tuple[Rule, ...]:
+    if value is None:
+        errors.append(f"{where}: expected at least one [[vars.TOLLGATE.rules]] table")
+        return ()
+    if not isinstance(value, list):
+        errors.append(f"{where}: expected a list of tables ([[vars.TOLLGATE.rules]]), got {_kind(value)}")
+        return ()
+    out, seen = [], set()
+    for i, item in enumerate(value):
+        rule = _rule(item, f"{where}[{i}]", errors)
+        if rule is None:
+            continue
+        if rule.name in seen:
+            errors.append(f'{where}[{i}].name: "{rule.name}" is already the name of another rule')
+            continue
+        seen.add(rule.name)
+        out.append(rule)
+    return tuple(out)
+
+
+def _rule(item: Any, where: str, errors: list[str]) -> Rule | None:
+    if not isinstance(item, Mapping):
+        errors.append(f"{where}: expected a table with name and limit, got {_kind(item)}")
+        return None
+    before = len(errors)
+    _unknown_keys(item, _RULE_KEYS, where, errors)
+    name = item.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        errors.append(f"{where}.name: expected 1-64 letters, digits, '_', '-' or '.', got {name!r}")
+    algorithm = item.get("algorithm", GCRA)
+    if algorithm not in ALGORITHMS:
+        errors.append(f"{where}.algorithm: {algorithm!r} is not an algorithm "
+                      f"(expected {' | '.join(ALGORITHMS)}){_did_you_mean(algorithm, ALGORITHMS)}")
+    rate = None
+    if "limit" not in item:
+        errors.append(f'{where}.limit: missing (expected a rate such as "100/minute")')
+    else:
+        try:
+            rate = parse_rate(item["limit"])
+        except ValueError as exc:
+            errors.append(f"{where}.limit: {exc}")
+    burst = item.get("burst")
+    if burst is not None:
+        if algorithm != GCRA:
+            errors.append(f"{where}.burst: only the gcra algorithm has a burst ({algorithm} counts whole windows)")
+        elif not _is_int(burst) or burst < 1:
+            errors.append(f"{where}.burst: expected a positive integer, got {burst!r}")
+    match = _match(item.get("match"), f"{where}.match", errors)
+    shadow = _bool(item, "shadow", False, where, errors)
+    on_error = item.get("on_error", "open")
+    if on_error not in ("open", "closed"):
+        errors.append(f"{where}.on_error: expected open | closed, got {on_error!r}")
+    if len(errors) > before or rate is None:
+        return None
+    limit = Limit(algorithm, rate.count, rate.period_ms, burst if burst is not None else rate.count)
+    return Rule(name, limit, match, shadow, on_error)
+
+
+def _match(value: Any, where: str, errors: list[str]) -> Match:
+    if value is None:
+        return MATCH_ALL
+    if not isinstance(value, Mapping):
+        errors.append(f'{where}: expected a table such as {{ methods = ["GET"], paths = ["/v1/*"] }}')
+        return MATCH_ALL
+    _unknown_keys(value, _MATCH_KEYS, where, errors)
+    methods = value.get("methods")
+    if methods is not None:
+        if not isinstance(methods, list) or not methods or not all(isinstance(m, str) for m in methods):
+            errors.append(f'{where}.methods: expected a list of HTTP methods such as ["GET", "POST"]')
+            methods = None
+        else:
+            for m in methods:
+                if m.upper() not in _METHODS:
+                    errors.append(f"{where}.methods: {m!r} is not an HTTP method")
+    paths = value.get("paths")
+    if paths is not None:
+        if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
+            errors.append(f'{where}.paths: expected a list of path patterns such as ["/v1/search*"]')
+            paths = None
+        else:
+            for p in paths:
+                if not p.startswith("/") and p != "*":
+                    errors.append(f"{where}.paths: {p!r} must start with / (a glob: * matches anything)")
+    return Match(frozenset(m.upper() for m in methods) if methods else None, tuple(paths) if paths else None)
+
+
+def _costs(value: Any, where: str, errors: list[str]) -> tuple[RouteCost, ...]:
+    if not isinstance(value, Mapping):
+        errors.append(f'{where}: expected a table such as {{ "POST /v1/search" = 5 }}, got {_kind(value)}')
+        return ()
+    out = []
+    for key, cost in value.items():
+        method, _, pattern = str(key).strip().rpartition(" ")
+        method = method.strip().upper() or None
+        if method == "*":
+            method = None
+        if method is not None and method not in _METHODS:
+            errors.append(f'{where}."{key}": {method!r} is not an HTTP method (expected "METHOD /path" or "/path")')
+            continue
+        if not pattern.startswith("/"):
+            errors.append(f'{where}."{key}": expected "METHOD /path*" or "/path*"')
+            continue
+        if not _is_int(cost) or cost < 1:
+            errors.append(f'{where}."{key}": expected a positive integer cost, got {cost!r}')
+            continue
+        out.append(RouteCost(method, Match(None, (pattern,)), cost))
+    return tuple(out)
+
+
+def _overrides(value: Any, rules: tuple[Rule, ...], where: str, errors: list[str]
+               ) -> dict[str, tuple[tuple[Rule, ...], str | None]]:
+    if not isinstance(value, Mapping):
+        errors.append(f"{where}: expected a table keyed by client identity, got {_kind(value)}")
+        return {}
+    by_name = {r.name: r for r in rules}
+    out = {}
+    for ident, table in value.items():
+        here = f'{where}."{ident}"'
+        try:
+            identity = Identity.parse(str(ident))
+        except IdentityError as exc:
+            errors.append(f"{here}: {exc}")
+            continue
+        if not isinstance(table, Mapping):
+            errors.append(f'{here}: expected a table of rule = "unlimited" | "blocked" | "N/period"')
+            continue
+        replaced: dict[str, Rule | None] = {}
+        blocked = None
+        for rule_name, setting in table.items():
+            spot = f"{here}.{rule_name}"
+            rule = by_name.get(rule_name)
+            if rule is None:
+                errors.append(f"{spot}: no rule is named {rule_name!r}{_did_you_mean(rule_name, by_name)}")
+                continue
+            if setting == "unlimited":
+                replaced[rule_name] = None
+            elif setting == "blocked":
+                blocked = blocked or rule_name
+            else:
+                limit = _override_limit(rule, setting, spot, errors)
+                if limit is not None:
+                    replaced[rule_name] = rule._replace(limit=limit)
+        effective = tuple(replaced.get(r.name, r) for r in rules if replaced.get(r.name, r) is not None)
+        out[str(identity)] = (effective, blocked)
+    return out
+
+
+def _override_limit(rule: Rule, setting: Any, where: str, errors: list[str]) -> Limit | None:
+    burst = None
+    if isinstance(setting, Mapping):
+        _unknown_keys(setting, _OVERRIDE_TABLE_KEYS, where, errors)
+        burst = setting.get("burst")
+        setting = setting.get("limit")
+    try:
+        rate = parse_rate(setting)
+    except ValueError as exc:
+        errors.append(f'{where}: {exc}; or "unlimited" | "blocked"')
+        return None
+    if burst is None:
+        # keep the rule's burst-to-rate ratio: "20/second, burst 40" overridden to 100/second bursts 200
+        burst = max(1, rate.count * rule.limit.burst // rule.limit.count)
+    elif rule.limit.algorithm != GCRA or not _is_int(burst) or burst < 1:
+        errors.append(f"{where}.burst: expected a positive integer on a gcra rule, got {burst!r}")
+        return None
+    if rule.limit.algorithm != GCRA:
+        burst = rate.count
+    return Limit(rule.limit.algorithm, rate.count, rate.period_ms, burst)
+
+
+# ------------------------------------------------------------------ helpers
+
+def _bool(table: Mapping, key: str, default: bool, where: str, errors: list[str]) -> bool:
+    value = table.get(key, default)
+    if not isinstance(value, bool):
+        errors.append(f"{where}.{key}: expected true or false, got {value!r}")
+        return default
+    return value
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _unknown_keys(table: Mapping, known: tuple[str, ...], where: str, errors: list[str]) -> None:
+    for key in table:
+        if key not in known:
+            errors.append(f"{where}.{key}: unknown setting{_did_you_mean(key, known)} "
+                          f"(known: {', '.join(known)})")
+
+
+def _did_you_mean(word: Any, choices: Any) -> str:
+    close = difflib.get_close_matches(str(word), list(choices), n=1)
+    return f' (did you mean "{close[0]}"?)' if close else ""
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a table", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
+            float: "a number", type(None): "nothing"}.get(type(value), type(value).__name__)

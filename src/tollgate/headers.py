@@ -1,0 +1,83 @@
+"""Response headers and bodies that tell a client where it stands.
+
+RateLimit-Policy and RateLimit follow draft-ietf-httpapi-ratelimit-headers-11:
+Structured Field Lists (RFC 9651) of policy names with parameters. Only
+enforcing rules are advertised: a shadow rule is an operator's experiment,
+not a promise to the client. Retry-After (RFC 9110) is whole seconds, rounded
+up, at least 1. A denial body is RFC 9457 problem+json with the draft's
+`quota-exceeded` problem type.
+"""
+from __future__ import annotations
+
+import json
+from typing import Iterable, Sequence
+
+from src.tollgate.decision import RuleResult
+from src.tollgate.rules import Rule
+
+QUOTA_EXCEEDED = "https://iana.org/assignments/http-problem-types#quota-exceeded"
+PROBLEM_JSON = "application/problem+json"
+
+
+def sf_string(value: str) -> str:
+    """An RFC 9651 sf-string: printable ASCII in quotes, with \\ and \" escaped."""
+    out = value.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + "".join(c if " " <= c <= "~" else "?" for c in out) + '"'
+
+
+def seconds_up(ms: int) -> int:
+    return -(-ms // 1000)
+
+
+def policy_header(rules: Iterable[Rule]) -> str:
+    """`RateLimit-Policy`: each enforcing rule's quota and window; fixed per config, so cacheable."""
+    return ", ".join(f"{sf_string(r.name)};q={r.limit.count if r.limit.algorithm != 'gcra' else r.limit.burst}"
+                     f";w={max(1, seconds_up(r.limit.period_ms))}"
+                     for r in rules if not r.shadow)
+
+
+def ratelimit_headers(rules: Sequence[Rule], results: Sequence[RuleResult], denied: bool,
+                      retry_after_ms: int, legacy: bool = False) -> list[tuple[str, str]]:
+    """RateLimit-Policy, RateLimit, Retry-After on denial, X-RateLimit-* when `legacy`.
+
+    `rules` and `results` are in the same order (the order of the decision).
+    """
+    items = []
+    tightest = None
+    for rule, res in zip(rules, results):
+        if rule.shadow:
+            continue
+        remaining = res.remaining if res.remaining > 0 else 0
+        items.append(f"{sf_string(rule.name)};r={remaining};t={seconds_up(res.reset_ms)}")
+        if tightest is None or remaining < tightest[1].remaining:
+            tightest = (rule, res)
+    headers: list[tuple[str, str]] = []
+    if items:
+        headers.append(("RateLimit-Policy", policy_header(rules)))
+        headers.append(("RateLimit", ", ".join(items)))
+    if denied:
+        headers.append(("Retry-After", str(max(1, seconds_up(retry_after_ms)))))
+    if legacy and tightest is not None:
+        rule, res = tightest
+        limit = rule.limit.burst if rule.limit.algorithm == "gcra" else rule.limit.count
+        headers += [("X-RateLimit-Limit", str(limit)),
+                    ("X-RateLimit-Remaining", str(max(0, res.remaining))),
+                    ("X-RateLimit-Reset", str(seconds_up(res.reset_ms)))]  # delta seconds, as the drafts
+    return headers
+
+
+def problem(status: int, title: str, detail: str, type_: str = "about:blank",
+            **extensions: object) -> tuple[bytes, list[tuple[str, str]]]:
+    """An RFC 9457 problem document and its content type."""
+    body = {"type": type_, "title": title, "status": status, "detail": detail}
+    body.update(extensions)
+    return (json.dumps(body, separators=(",", ":")).encode(),
+            [("Content-Type", PROBLEM_JSON), ("Cache-Control", "no-store")])
+
+
+def quota_exceeded(rule: str, retry_after_ms: int) -> tuple[bytes, list[tuple[str, str]]]:
+    """The 429 body: which rule said no and when to come back."""
+    seconds = max(1, seconds_up(retry_after_ms))
+    return problem(429, "Too Many Requests",
+                   f'Rate limit "{rule}" exceeded; retry in {seconds} s.',
+                   QUOTA_EXCEEDED, rule=rule, retry_after=seconds)

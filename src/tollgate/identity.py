@@ -1,0 +1,118 @@
+"""Who is calling: an ordered list of sources, the first one present wins.
+
+Raw API keys never leave the Worker: the Durable Object name and every stored
+snapshot use `client_key`, an HMAC-SHA256 of the identity under a secret.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+from typing import Mapping, NamedTuple
+
+MAX_IDENTITY_LENGTH = 256
+SOURCE_HELP = 'expected "header:<name>", "bearer", "ip" or "xff"'
+
+
+class IdentityError(ValueError):
+    """A credential that is present but malformed: the client gets a 400 naming it."""
+
+
+class Identity(NamedTuple):
+    kind: str   # "key" (API key or bearer token) or "ip"
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
+
+    @classmethod
+    def parse(cls, text: str) -> "Identity":
+        """`key:<value>`, `ip:<address>`, or a bare value, which is a key (admin API, overrides)."""
+        if text.startswith("ip:"):
+            return cls("ip", _check_ip(text[3:], "ip"))
+        if text.startswith("key:"):
+            text = text[4:]
+        return cls("key", _check_key(text, "key"))
+
+
+class Source(NamedTuple):
+    kind: str           # "header", "bearer", "ip", "xff"
+    header: str         # the request header it reads (lower case)
+
+    def __str__(self) -> str:
+        return {"header": f"header:{self.header}"}.get(self.kind, self.kind)
+
+
+def parse_source(text: str, trust_forwarded: bool = False) -> Source:
+    """One identity source; ValueError names what is accepted."""
+    if not isinstance(text, str):
+        raise ValueError(f"{text!r} is not an identity source ({SOURCE_HELP})")
+    spec = text.strip().lower()
+    if spec.startswith("header:"):
+        name = spec[7:].strip()
+        if not name or any(c in name for c in " \t:()<>@,;\\\"/[]?={}"):
+            raise ValueError(f'"{text}" does not name a valid header ({SOURCE_HELP})')
+        return Source("header", name)
+    if spec == "bearer":
+        return Source("bearer", "authorization")
+    if spec == "ip":
+        return Source("ip", "cf-connecting-ip")
+    if spec == "xff":
+        if not trust_forwarded:
+            raise ValueError('"xff" trusts X-Forwarded-For, which any client can forge: '
+                             "set trust_forwarded_for = true if a proxy you run sets it")
+        return Source("xff", "x-forwarded-for")
+    raise ValueError(f'"{text}" is not an identity source ({SOURCE_HELP})')
+
+
+def parse_sources(specs: list[str], trust_forwarded: bool = False) -> tuple[Source, ...]:
+    return tuple(parse_source(s, trust_forwarded) for s in specs)
+
+
+def identify(headers: Mapping[str, str], sources: tuple[Source, ...]) -> Identity | None:
+    """The first source present in `headers` (a case-insensitive mapping); None if none is."""
+    for src in sources:
+        raw = headers.get(src.header)
+        if raw is None:
+            continue
+        raw = raw.strip()
+        if not raw:
+            continue
+        kind = src.kind
+        if kind == "header":
+            return Identity("key", _check_key(raw, f"header {src.header}"))
+        if kind == "bearer":
+            scheme, _, token = raw.partition(" ")
+            if scheme.lower() != "bearer":
+                continue                     # Basic or another scheme: not ours to read
+            token = token.strip()
+            if not token:
+                raise IdentityError("Authorization: Bearer carries no token")
+            return Identity("key", _check_key(token, "bearer token"))
+        if kind == "xff":
+            raw = raw.split(",", 1)[0].strip()
+        return Identity("ip", _check_ip(raw, src.header))
+    return None
+
+
+def client_key(secret: bytes, identity: Identity) -> str:
+    """The keyed hash that names the client's Durable Object and its snapshots."""
+    return hmac.new(secret, str(identity).encode(), hashlib.sha256).hexdigest()
+
+
+def _check_key(value: str, where: str) -> str:
+    if len(value) > MAX_IDENTITY_LENGTH:
+        raise IdentityError(f"{where} is {len(value)} characters long; at most {MAX_IDENTITY_LENGTH} are accepted")
+    if not value:
+        raise IdentityError(f"{where} is empty")
+    for ch in value:
+        if ch <= " " or "\x7f" <= ch <= "\x9f":
+            raise IdentityError(f"{where} contains a control or space character")
+    return value
+
+
+def _check_ip(value: str, where: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value.strip().strip("[]")))
+    except ValueError:
+        raise IdentityError(f"{where} is not an IP address") from None
