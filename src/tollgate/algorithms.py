@@ -42,43 +42,48 @@ class Step(NamedTuple):
     retry_after_ms: int    # 0 when allowed; when denied, until this cost would fit
 
 
-def _ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
-
-
-def gcra(limit: Limit, state: State | None, cost: int, now_ms: int) -> Step:
-    count, period = limit.count, limit.period_ms
+def gcra(limit: Limit, state: State | None, cost: int, now_ms: int) -> tuple:
+    """GCRA: a rate plus a burst, token-bucket semantics; state is (tat scaled by count, 0, 0)."""
+    _, count, period, burst = limit
     now = now_ms * count                    # scaled clock: one unit costs `period`
-    cap = limit.burst * period              # tolerance: a full burst
-    tat = state[0] if state is not None else now
-    base = tat if tat > now else now
+    cap = burst * period                    # tolerance: a full burst
+    if state is None:
+        base = now
+    else:
+        base = state[0]
+        if base < now:
+            base = now
     new_tat = base + cost * period
-    if new_tat - now <= cap:
-        return Step(True, (new_tat, 0, 0), (cap - (new_tat - now)) // period,
-                    _ceil_div(new_tat - now, count), 0)
+    ahead = new_tat - now
+    if ahead <= cap:
+        return True, (new_tat, 0, 0), (cap - ahead) // period, -(-ahead // count), 0
     backlog = base - now
-    retry = _ceil_div(new_tat - cap - now, count) if cost * period <= cap else period
-    return Step(False, state if state is not None else (tat, 0, 0), max(0, (cap - backlog) // period),
-                _ceil_div(backlog, count), max(1, retry))
+    retry = -(-(ahead - cap) // count) if cost * period <= cap else period
+    return (False, state if state is not None else (base, 0, 0),
+            (cap - backlog) // period if backlog < cap else 0, -(-backlog // count), retry if retry > 1 else 1)
 
 
-def fixed_window(limit: Limit, state: State | None, cost: int, now_ms: int) -> Step:
-    count, period = limit.count, limit.period_ms
+def fixed_window(limit: Limit, state: State | None, cost: int, now_ms: int) -> tuple:
+    """Fixed window counter; state is (window start ms, cost used in it, 0)."""
+    count, period = limit[1], limit[2]
     window = now_ms - now_ms % period
     used = 0
-    if state is not None:
-        if window <= state[0]:              # same window, or the clock stepped back
-            window, used = state[0], state[1]
-    reset = window + period - now_ms if window + period > now_ms else period
+    if state is not None and window <= state[0]:   # same window, or the clock stepped back
+        window, used = state[0], state[1]
+    reset = window + period - now_ms        # > 0: window is now's window or later
     if used + cost <= count:
-        return Step(True, (window, used + cost, 0), count - used - cost, reset, 0)
+        return True, (window, used + cost, 0), count - used - cost, reset, 0
     retry = reset if cost <= count else reset + period
-    return Step(False, state if state is not None else (window, 0, 0), count - used, reset, max(1, retry))
+    return (False, state if state is not None else (window, 0, 0), count - used, reset,
+            retry if retry > 1 else 1)
 
 
-def sliding_window(limit: Limit, state: State | None, cost: int, now_ms: int) -> Step:
-    """Sliding window counter (the previous window weighted by its overlap)."""
-    count, period = limit.count, limit.period_ms
+def sliding_window(limit: Limit, state: State | None, cost: int, now_ms: int) -> tuple:
+    """Sliding window counter (the previous window weighted by its overlap).
+
+    State is (window start ms, cost in the previous window, cost in this one).
+    """
+    count, period = limit[1], limit[2]
     window = now_ms - now_ms % period
     prev = cur = 0
     if state is not None:
@@ -94,13 +99,12 @@ def sliding_window(limit: Limit, state: State | None, cost: int, now_ms: int) ->
     budget = count * period
     used_scaled = weighted + (cur + cost) * period
     if used_scaled <= budget:
-        left = budget - used_scaled
-        return Step(True, (window, prev, cur + cost), left // period,
-                    _sliding_reset(prev, cur + cost, period, elapsed), 0)
+        return (True, (window, prev, cur + cost), (budget - used_scaled) // period,
+                _sliding_reset(prev, cur + cost, period, elapsed), 0)
     left = budget - weighted - cur * period
-    return Step(False, state if state is not None else (window, 0, 0), max(0, left // period),
-                _sliding_reset(prev, cur, period, elapsed),
-                max(1, _sliding_retry(prev, cur, cost, count, period, elapsed)))
+    retry = _sliding_retry(prev, cur, cost, count, period, elapsed)
+    return (False, state if state is not None else (window, 0, 0), left // period if left > 0 else 0,
+            _sliding_reset(prev, cur, period, elapsed), retry if retry > 1 else 1)
 
 
 def _sliding_reset(prev: int, cur: int, period: int, elapsed: int) -> int:
@@ -136,9 +140,12 @@ def _sliding_retry(prev: int, cur: int, cost: int, count: int, period: int, elap
     return period - elapsed + need
 
 
-_STEPS = {GCRA: gcra, FIXED_WINDOW: fixed_window, SLIDING_WINDOW: sliding_window}
+KERNELS = {GCRA: gcra, FIXED_WINDOW: fixed_window, SLIDING_WINDOW: sliding_window}
+"""algorithm name -> kernel returning a plain tuple (the fields of Step): what decide() calls."""
+
+_new = tuple.__new__
 
 
 def step(limit: Limit, state: State | None, cost: int, now_ms: int) -> Step:
     """Apply `cost` units of `limit` at `now_ms` to `state`."""
-    return _STEPS[limit.algorithm](limit, state, cost, now_ms)
+    return _new(Step, KERNELS[limit.algorithm](limit, state, cost, now_ms))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Mapping, NamedTuple, Sequence
 
-from src.tollgate.algorithms import State, step
+from src.tollgate.algorithms import KERNELS, State
 from src.tollgate.rules import Rule
 
 
@@ -31,21 +31,48 @@ class Decision(NamedTuple):
     new_states: dict[str, State]
 
 
+_new = tuple.__new__          # NamedTuple construction without the Python-level __new__: the hot path
+
+
 def decide(rules: Sequence[Rule], states: Mapping[str, State | None], cost: int, now_ms: int) -> Decision:
-    """Decide `cost` units for one client at `now_ms`; pure, the caller stores `new_states`."""
+    """Decide `cost` units for one client at `now_ms`; pure, the caller stores `new_states`.
+
+    `states` maps rule name to its stored state (missing or None: never used).
+    """
+    get = states.get
+    if len(rules) == 1:                     # the common case, without the loop's bookkeeping
+        name, limit, _, shadow, _ = rules[0]
+        allowed, state, remaining, reset, retry = KERNELS[limit[0]](limit, get(name), cost, now_ms)
+        result = _new(RuleResult, (name, allowed, shadow, remaining, reset, retry))
+        if allowed:
+            return _new(Decision, (True, None, 0, (result,), {name: state}))
+        if shadow:
+            return _new(Decision, (True, None, 0, (result,), {}))
+        return _new(Decision, (False, name, retry, (result,), {}))
     results = []
     new_states: dict[str, State] = {}
     denied_by = None
-    retry = 0
-    for rule in rules:
-        s = step(rule.limit, states.get(rule.name), cost, now_ms)
-        results.append(RuleResult(rule.name, s.allowed, rule.shadow, s.remaining, s.reset_ms, s.retry_after_ms))
-        if s.allowed:
-            new_states[rule.name] = s.state
-        elif not rule.shadow and (denied_by is None or s.retry_after_ms > retry):
-            denied_by, retry = rule.name, s.retry_after_ms
-    if denied_by is not None:
-        # Nothing was consumed: rules that would have admitted still have `cost` more left.
-        return Decision(False, denied_by, retry, tuple(
-            r._replace(remaining=r.remaining + cost) if r.allowed else r for r in results), {})
-    return Decision(True, None, 0, tuple(results), new_states)
+    retry_max = 0
+    for name, limit, _, shadow, _ in rules:
+        allowed, state, remaining, reset, retry = KERNELS[limit[0]](limit, get(name), cost, now_ms)
+        results.append(_new(RuleResult, (name, allowed, shadow, remaining, reset, retry)))
+        if allowed:
+            new_states[name] = state
+        elif not shadow and (denied_by is None or retry > retry_max):
+            denied_by, retry_max = name, retry
+    if denied_by is None:
+        return _new(Decision, (True, None, 0, tuple(results), new_states))
+    return _new(Decision, (False, denied_by, retry_max, _unconsumed(rules, results, states, now_ms), {}))
+
+
+def _unconsumed(rules: Sequence[Rule], results: list[RuleResult], states: Mapping[str, State | None],
+                now_ms: int) -> tuple[RuleResult, ...]:
+    """On denial nothing was consumed: report the rules that would have admitted as they stand."""
+    out = []
+    for rule, res in zip(rules, results):
+        if res.allowed:
+            limit = rule.limit
+            _, _, remaining, reset, _ = KERNELS[limit.algorithm](limit, states.get(rule.name), 0, now_ms)
+            res = _new(RuleResult, (res.name, True, res.shadow, remaining, reset, 0))
+        out.append(res)
+    return tuple(out)
