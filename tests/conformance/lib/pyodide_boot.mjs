@@ -15,11 +15,21 @@ const require = createRequire(import.meta.url);
 export async function bootPyodide({ mounts = [], path: sysPath = [], jsModules = {}, out = console.log }) {
   const pkg = path.dirname(require.resolve('pyodide/package.json'));
   const { loadPyodide } = await import(path.join(pkg, 'pyodide.mjs'));
-  const py = await loadPyodide({
-    indexURL: pkg + path.sep,
-    stdout: out,
-    stderr: out,
-  });
+  const py = await loadPyodide({ indexURL: pkg + path.sep });
+  // Line-buffered: pytest flushes after every progress dot, and a line per dot is noise.
+  for (const set of [py.setStdout, py.setStderr]) {
+    const decoder = new TextDecoder();
+    let pending = '';
+    set.call(py, {
+      write(bytes) {
+        pending += decoder.decode(bytes, { stream: true });
+        const lines = pending.split('\n');
+        pending = lines.pop();
+        for (const line of lines) out(line);
+        return bytes.length;
+      },
+    });
+  }
   for (const [host, guest] of mounts) {
     py.FS.mkdirTree(guest);
     py.FS.mount(py.FS.filesystems.NODEFS, { root: host }, guest);
