@@ -1,15 +1,16 @@
-"""Make `workers` importable the way the local runtime does (its SDK shim on sys.path)."""
+"""Make `import workers` resolve to the local runtime's SDK, exactly as the runtime does."""
 from __future__ import annotations
 
 import sys
 import types
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-SDK = ROOT / "src" / "localedge" / "sdk"
+try:
+    from src.localedge.sdk import install
+except ImportError:  # runtime not built yet
+    install = None
 
-if SDK.is_dir() and str(SDK) not in sys.path:
-    sys.path.insert(0, str(SDK))
+if install is not None:
+    install()
 try:
     import workers  # noqa: F401
 except ImportError:  # runtime not built yet: the base class is all the unit tests need
