@@ -94,7 +94,10 @@ def parse_config(raw: Any, path: str = "TOLLGATE") -> Config:
     identity = _identity(raw.get("identity", list(DEFAULT_IDENTITY)), trust, f"{path}.identity", errors)
     rules = _rules(raw.get("rules"), f"{path}.rules", errors)
     costs = _costs(raw.get("costs", {}), f"{path}.costs", errors)
-    overrides = _overrides(raw.get("overrides", {}), rules, f"{path}.overrides", errors)
+    raw_rules = raw.get("rules") if isinstance(raw.get("rules"), list) else []
+    declared = {item.get("name") for item in raw_rules
+                if isinstance(item, Mapping) and isinstance(item.get("name"), str)}
+    overrides = _overrides(raw.get("overrides", {}), rules, declared, f"{path}.overrides", errors)
     if errors:
         raise ConfigError(errors)
     return Config(identity, rules, costs, overrides, legacy, max_cost)
@@ -123,16 +126,20 @@ def _rules(value: Any, where: str, errors: list[str]) -> tuple[Rule, ...]:
     if not isinstance(value, list):
         errors.append(f"{where}: expected a list of tables ([[vars.TOLLGATE.rules]]), got {_kind(value)}")
         return ()
+    if not value:
+        errors.append(f"{where}: expected at least one [[vars.TOLLGATE.rules]] table, got an empty list")
+        return ()
     out, seen = [], set()
     for i, item in enumerate(value):
         rule = _rule(item, f"{where}[{i}]", errors)
-        if rule is None:
+        name = item.get("name") if isinstance(item, Mapping) else None
+        if isinstance(name, str) and name in seen:    # even when the rule has other mistakes
+            errors.append(f'{where}[{i}].name: "{name}" is already the name of another rule')
             continue
-        if rule.name in seen:
-            errors.append(f'{where}[{i}].name: "{rule.name}" is already the name of another rule')
-            continue
-        seen.add(rule.name)
-        out.append(rule)
+        if isinstance(name, str):
+            seen.add(name)
+        if rule is not None:
+            out.append(rule)
     return tuple(out)
 
 
@@ -225,7 +232,7 @@ def _costs(value: Any, where: str, errors: list[str]) -> tuple[RouteCost, ...]:
     return tuple(out)
 
 
-def _overrides(value: Any, rules: tuple[Rule, ...], where: str, errors: list[str]
+def _overrides(value: Any, rules: tuple[Rule, ...], declared: set, where: str, errors: list[str]
                ) -> dict[str, tuple[tuple[Rule, ...], str | None]]:
     if not isinstance(value, Mapping):
         errors.append(f"{where}: expected a table keyed by client identity, got {_kind(value)}")
@@ -247,8 +254,15 @@ def _overrides(value: Any, rules: tuple[Rule, ...], where: str, errors: list[str
         for rule_name, setting in table.items():
             spot = f"{here}.{rule_name}"
             rule = by_name.get(rule_name)
+            if rule is None and rule_name in declared:   # a rule with its own mistakes: check the value only
+                if setting not in ("unlimited", "blocked"):
+                    try:
+                        parse_rate(setting.get("limit") if isinstance(setting, Mapping) else setting)
+                    except ValueError as exc:
+                        errors.append(f'{spot}: {exc}; or "unlimited" | "blocked"')
+                continue
             if rule is None:
-                errors.append(f"{spot}: no rule is named {rule_name!r}{_did_you_mean(rule_name, by_name)}")
+                errors.append(f"{spot}: no rule is named {rule_name!r}{_did_you_mean(rule_name, declared)}")
                 continue
             if setting == "unlimited":
                 replaced[rule_name] = None

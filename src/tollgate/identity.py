@@ -66,11 +66,17 @@ def parse_source(text: str, trust_forwarded: bool = False) -> Source:
 
 
 def parse_sources(specs: list[str], trust_forwarded: bool = False) -> tuple[Source, ...]:
+    """The configured identity list, in order; ValueError names the first bad entry."""
     return tuple(parse_source(s, trust_forwarded) for s in specs)
 
 
 def identify(headers: Mapping[str, str], sources: tuple[Source, ...]) -> Identity | None:
-    """The first source present in `headers` (a case-insensitive mapping); None if none is."""
+    """The first source present in `headers`; None if none is.
+
+    `headers` is a case-insensitive mapping (the SDK's) or a dict with
+    lower-case names. A missing or empty value is "not present" and the next
+    source is tried; a present but malformed one raises IdentityError (400).
+    """
     for src in sources:
         raw = headers.get(src.header)
         if raw is None:
@@ -87,7 +93,7 @@ def identify(headers: Mapping[str, str], sources: tuple[Source, ...]) -> Identit
                 continue                     # Basic or another scheme: not ours to read
             token = token.strip()
             if not token:
-                raise IdentityError("Authorization: Bearer carries no token")
+                continue                     # an empty credential is an absent one: next source
             return Identity("key", _check_key(token, "bearer token"))
         if kind == "xff":
             raw = raw.split(",", 1)[0].strip()
