@@ -1,0 +1,68 @@
+"""What a transparent proxy sends on: the origin URL and the headers each way.
+
+Hop-by-hop headers (RFC 9110 §7.6.1: Connection and every header it names,
+Keep-Alive, Proxy-*, TE, Trailer, Transfer-Encoding, Upgrade) belong to one
+connection and are dropped both ways. Client-sent `Tollgate-*` headers are
+ours and never reach the origin (a client must not be able to claim it was
+not rate limited). Host and Content-Length are set by the outbound fetch.
+CF-Connecting-IP is set by the edge itself (a client-sent one is replaced
+there) and passes as it is. X-Forwarded-For gets the client address
+appended; X-Forwarded-Proto and X-Forwarded-Host are set from the request.
+"""
+from __future__ import annotations
+
+HeaderList = list[tuple[str, str]]
+
+HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-connection", "te", "trailer",
+                        "transfer-encoding", "upgrade"))
+INTERNAL_PREFIX = "tollgate-"
+# Set again by the outbound fetch from the URL and the body.
+REQUEST_RECOMPUTED = frozenset(("host", "content-length"))
+REQUEST_REPLACED = frozenset(("x-forwarded-proto", "x-forwarded-host"))
+# A buffered body is complete and decoded: its length and encoding headers no longer apply.
+DECODED_BODY_DROPPED = frozenset(("content-length", "content-encoding"))
+
+# Tells the origin and the client that the bucket could not be asked (on_error = "open").
+UNCHECKED_HEADER = "Tollgate-Unchecked"
+
+
+def origin_url(origin: str, url_path: str, query: str) -> str:
+    """ORIGIN_URL (no trailing slash, may carry a base path) + the request's raw path and query."""
+    return f"{origin}{url_path}?{query}" if query else f"{origin}{url_path}"
+
+
+def _connection_tokens(items: HeaderList) -> frozenset[str]:
+    named = [token.strip().lower() for name, value in items if name == "connection"
+             for token in value.split(",")]
+    return frozenset(t for t in named if t)
+
+
+def request_headers(items: HeaderList, client_ip: str | None, scheme: str, host: str | None) -> HeaderList:
+    """The headers to send to the origin; `items` have lower-case names (worker/platform.py)."""
+    drop = _connection_tokens(items) if "connection" in (n for n, _ in items) else ()
+    out: HeaderList = []
+    forwarded_for = None
+    for name, value in items:
+        if (name in HOP_BY_HOP or name in REQUEST_RECOMPUTED or name in REQUEST_REPLACED or name in drop
+                or name.startswith("proxy-") or name.startswith(INTERNAL_PREFIX)):
+            continue
+        if name == "x-forwarded-for":
+            forwarded_for = f"{forwarded_for}, {value}" if forwarded_for else value
+            continue
+        out.append((name, value))
+    if client_ip:
+        forwarded_for = f"{forwarded_for}, {client_ip}" if forwarded_for else client_ip
+    if forwarded_for:
+        out.append(("x-forwarded-for", forwarded_for))
+    out.append(("x-forwarded-proto", scheme))
+    if host:
+        out.append(("x-forwarded-host", host))
+    return out
+
+
+def response_headers(items: HeaderList, decoded: bool) -> HeaderList:
+    """The origin's response headers to pass back; `decoded`: the body was buffered (see above)."""
+    drop = _connection_tokens(items) if "connection" in (n for n, _ in items) else ()
+    return [(name, value) for name, value in items
+            if not (name in HOP_BY_HOP or name in drop or name.startswith("proxy-")
+                    or (decoded and name in DECODED_BODY_DROPPED))]

@@ -1,0 +1,130 @@
+"""The Worker's fetch: route, decide, forward; every failure a problem+json.
+
+Gateway path (everything outside `/__tollgate/`): identify the client,
+resolve its rules and cost, ask its bucket once, then forward to ORIGIN_URL
+with the RateLimit headers added to the origin's answer, or answer 429.
+No rule matched: forward without asking anyone. Without ORIGIN_URL the
+Worker is a pure decision service and every path answers like /allow.
+
+Per request: settings come from the per-isolate cache, patterns were
+compiled at load, the Worker itself never reads the clock (the bucket reads
+it once per decision), and the body is read only for a request that goes on.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+import workers
+
+from worker.forwarding import UNCHECKED_HEADER, origin_url, request_headers, response_headers
+from worker.limiter import (ALLOWED, CLOSED, DENIED, UNCHECKED, ask_bucket, blocked_reply, closed_reply,
+                            denied_reply, identify_client, rule_path)
+from worker.platform import Incoming, OriginTimeout, OriginUnreachable, env_value, fetch_origin, response
+from worker.replies import Reply, not_found, problem_reply
+from worker.routes import admin, allow, health, metrics_route
+from worker.settings import Settings, SettingsError, load
+
+log = logging.getLogger("tollgate.gateway")
+
+RESERVED = "/__tollgate/"
+INTERNAL_ERROR = problem_reply(500, "Internal error",
+                               "Tollgate could not handle this request; the error is in the Worker's log.")
+BODYLESS_METHODS = frozenset(("GET", "HEAD"))
+
+
+async def handle(request: Any, env: Any, ctx: Any) -> Any:
+    """`Default.fetch`: never raises, never shows a traceback to the client."""
+    try:
+        reply = await dispatch(request, env, ctx)
+    except Exception:
+        log.exception("unhandled error in fetch")
+        reply = INTERNAL_ERROR
+    try:
+        return response(reply.status, reply.headers, reply.body)
+    except Exception:
+        log.exception("could not build the response (status %s)", reply.status)
+        return workers.Response(INTERNAL_ERROR.body, status=500, headers=INTERNAL_ERROR.headers)
+
+
+async def dispatch(request: Any, env: Any, ctx: Any) -> Reply:
+    incoming = Incoming(request)
+    parts = urlsplit(incoming.url)
+    path = parts.path or "/"
+    try:
+        settings = load(env)
+    except SettingsError as exc:
+        return misconfigured(exc, env, incoming)
+    if path.startswith(RESERVED):
+        return await reserved(incoming, path, parts.query, settings, env, ctx)
+    if settings.origin is None:
+        return await allow.handle_allow(incoming, path, parts.query, settings, env, ctx, at_root=True)
+    return await proxy(incoming, parts, settings, env, ctx)
+
+
+async def reserved(incoming: Incoming, path: str, query: str, settings: Settings, env: Any, ctx: Any) -> Reply:
+    if path == allow.PREFIX or path.startswith(allow.PREFIX + "/"):
+        return await allow.handle_allow(incoming, path, query, settings, env, ctx)
+    if path == "/__tollgate/health":
+        return health.handle_health(incoming.method, settings)
+    if path == "/__tollgate/metrics":
+        return await metrics_route.handle_metrics(incoming.method, incoming.headers.get("authorization"), env)
+    if path.startswith(admin.PREFIX):
+        return await admin.handle_admin(incoming, path, settings, env, ctx)
+    return not_found(path)
+
+
+async def proxy(incoming: Incoming, parts: Any, settings: Settings, env: Any, ctx: Any) -> Reply:
+    identity = identify_client(settings, incoming.headers)
+    if isinstance(identity, Reply):
+        return identity
+    method = incoming.method
+    resolution = settings.config.resolve(identity, method, rule_path(parts.path or "/"))
+    if resolution.blocked_by is not None:
+        return blocked_reply(resolution.blocked_by)
+    added: list[tuple[str, str]] = []
+    unchecked = False
+    if resolution.rules:
+        outcome = await ask_bucket(env, ctx, settings, identity, resolution, resolution.cost)
+        verdict = outcome.verdict
+        if verdict == DENIED:
+            return denied_reply(outcome)
+        if verdict == CLOSED:
+            return closed_reply(resolution)
+        if verdict == UNCHECKED:
+            unchecked = True
+            added = [(UNCHECKED_HEADER, "bucket-unavailable")]
+        else:
+            assert verdict == ALLOWED
+            added = outcome.headers
+    body = None if method in BODYLESS_METHODS else await incoming.body()
+    headers = request_headers(incoming.header_items, incoming.headers.get("cf-connecting-ip"),
+                              parts.scheme or "https", parts.netloc or None)
+    if unchecked:
+        headers.append((UNCHECKED_HEADER.lower(), "bucket-unavailable"))
+    url = origin_url(settings.origin, parts.path or "/", parts.query)
+    try:
+        answer = await fetch_origin(url, method, headers, body, settings.origin_timeout_s)
+    except OriginTimeout as exc:
+        log.warning("origin timeout: %s %s: %s", method, url, exc)
+        return problem_reply(504, "Origin timeout",
+                             f"The origin did not answer within {settings.origin_timeout_s:g} s.", added)
+    except OriginUnreachable as exc:
+        log.warning("origin unreachable: %s %s: %s", method, url, exc)
+        return problem_reply(502, "Origin unreachable", "The origin could not be reached.", added)
+    return Reply(answer.status, response_headers(answer.header_items, decoded=not answer.streamed) + added,
+                 answer.body)
+
+
+def misconfigured(exc: SettingsError, env: Any, incoming: Incoming) -> Reply:
+    """500; the field-path errors go to the log, and into the body only for the operator
+    (a request with the admin token): they may quote override keys, which are API keys."""
+    token = env_value(env, "ADMIN_TOKEN")
+    extensions = {}
+    if (isinstance(token, str) and token
+            and admin.admin_refusal(token.encode(), incoming.headers.get("authorization")) is None):
+        extensions["errors"] = exc.errors
+    return problem_reply(500, "Tollgate is misconfigured",
+                         "The gateway's configuration is invalid; the errors are in the Worker's log.",
+                         **extensions)

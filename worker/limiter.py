@@ -1,0 +1,124 @@
+"""Identify the client, resolve its rules, and ask its bucket: the part the
+gateway path and /__tollgate/allow share.
+
+One RPC per request: `env.BUCKETS.getByName(client_key).decide(payload)`
+with JSON text both ways (src/tollgate/wire.py). When the bucket cannot be
+asked, each matching rule's `on_error` decides: one enforcing rule that
+fails closed refuses the request (503); otherwise it passes unchecked, and
+`worker.metrics.record_bucket_error` counts it.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, NamedTuple
+from urllib.parse import unquote
+
+from src.tollgate.config import Resolution
+from src.tollgate.decision import Decision
+from src.tollgate.headers import quota_exceeded, ratelimit_headers
+from src.tollgate.identity import Identity, IdentityError, client_key, identify
+from src.tollgate.wire import decode_decision, encode_decide
+from worker import metrics
+from worker.replies import HeaderList, Reply, problem_reply
+from worker.settings import Settings
+
+log = logging.getLogger("tollgate.limiter")
+
+ALLOWED, DENIED, UNCHECKED, CLOSED = "allowed", "denied", "unchecked", "closed"
+BUCKET_DOWN_RETRY_AFTER_S = 1
+
+
+class Outcome(NamedTuple):
+    verdict: str                 # ALLOWED | DENIED | UNCHECKED (failed open) | CLOSED (failed closed)
+    decision: Decision | None    # None unless the bucket answered
+    headers: HeaderList          # RateLimit-Policy / RateLimit (+ Retry-After when denied)
+
+
+def identify_client(settings: Settings, headers: dict[str, str]) -> Identity | Reply:
+    """The client's identity, or the 401/400 problem reply to send instead."""
+    sources = settings.config.identity
+    try:
+        identity = identify(headers, sources)
+    except IdentityError as exc:
+        return problem_reply(400, "Bad client identity", f"{exc}.")
+    if identity is None:
+        names = ", ".join(_describe(s) for s in sources)
+        extra = [("WWW-Authenticate", 'Bearer realm="tollgate"')] if any(s.kind == "bearer" for s in sources) else None
+        return problem_reply(401, "Client not identified", f"Send one of: {names}.", extra)
+    return identity
+
+
+def _describe(source: Any) -> str:
+    return {"bearer": "Authorization: Bearer <token>", "ip": "a client IP (CF-Connecting-IP)",
+            "xff": "X-Forwarded-For"}.get(source.kind, f"header {source.header}")
+
+
+def blocked_reply(rule: str) -> Reply:
+    return problem_reply(403, "Client blocked", f'This client is blocked by rule "{rule}".', rule=rule)
+
+
+async def ask_bucket(env: Any, ctx: Any, settings: Settings, identity: Identity, resolution: Resolution,
+                     cost: int) -> Outcome:
+    """One decision over `resolution.rules` (never empty) for `cost` units."""
+    rules = resolution.rules
+    try:
+        stub = env.BUCKETS.getByName(client_key(settings.identity_secret, identity))
+        decision = decode_decision(await stub.decide(encode_decide(rules, cost)))
+    except Exception as exc:  # the bucket (or its answer) failed: on_error decides
+        return await _bucket_failed(env, ctx, resolution, exc)
+    denied = not decision.allowed
+    headers = ratelimit_headers(rules, decision.results, denied, decision.retry_after_ms,
+                                settings.config.legacy_headers)
+    return Outcome(DENIED if denied else ALLOWED, decision, headers)
+
+
+def _closed_rule(resolution: Resolution) -> str | None:
+    return next((r.name for r in resolution.rules if not r.shadow and r.on_error == "closed"), None)
+
+
+async def _bucket_failed(env: Any, ctx: Any, resolution: Resolution, exc: Exception) -> Outcome:
+    closed = _closed_rule(resolution)
+    log.error("bucket unavailable (%s: %s); failing %s", type(exc).__name__, exc,
+              f'closed (rule "{closed}")' if closed else "open")
+    try:
+        await metrics.record_bucket_error(env, ctx, "closed" if closed else "open")
+    except Exception as hook_exc:  # counting must never change the answer
+        log.warning("record_bucket_error failed: %s", hook_exc)
+    return Outcome(CLOSED if closed else UNCHECKED, None, [])
+
+
+def denied_reply(outcome: Outcome) -> Reply:
+    """429 with Retry-After, the RateLimit headers and a quota-exceeded problem naming the rule."""
+    decision = outcome.decision
+    body, headers = quota_exceeded(decision.denied_by or "", decision.retry_after_ms)
+    return Reply(429, headers + outcome.headers, body)
+
+
+def closed_reply(resolution: Resolution) -> Reply:
+    """503: the bucket is unreachable and an enforcing rule fails closed."""
+    rule = _closed_rule(resolution)
+    return problem_reply(503, "Rate limiter unavailable",
+                         f'The rate limiter could not be reached and rule "{rule}" fails closed; try again shortly.',
+                         [("Retry-After", str(BUCKET_DOWN_RETRY_AFTER_S))], rule=rule)
+
+
+def rule_path(raw_path: str) -> str:
+    """The path rules are matched against: percent-decoded, dot segments resolved.
+
+    Why: the origin serves `/v1/%73earch` and `/v1/x/../search` as `/v1/search`;
+    matching the raw text would let a client step around a path rule.
+    """
+    path = unquote(raw_path) if "%" in raw_path else raw_path
+    if not path.startswith("/"):
+        path = "/" + path
+    if "/." not in path:
+        return path
+    out: list[str] = []
+    for segment in path.split("/")[1:]:
+        if segment == "..":
+            if out:
+                out.pop()
+        elif segment != ".":
+            out.append(segment)
+    tail = "/" if path.endswith(("/.", "/..")) and out else ""
+    return "/" + "/".join(out) + tail

@@ -1,0 +1,146 @@
+"""The Worker's only adapter to the platform: env vars, the incoming request,
+the outgoing response and the outbound fetch to the origin.
+
+Why one module: everything else in worker/ sees plain Python values (str,
+bytes, lists of header pairs), so it runs unchanged on Cloudflare's SDK
+(Pyodide) and on the local runtime's `workers` shim (CPython). Nothing here
+imports `js` or `pyodide`; JS values are duck-typed (`to_py`, `getReader`).
+
+What the real SDK does (workers-runtime-sdk 1.9.5, see docs/architecture.md):
+- `request.method` is `HTTPMethod[...]` and raises for extension methods, so
+  the method is read from `request.js_object.method` (a str);
+- `request.headers` builds a new `HTTPMessageMapping` on every access, so it
+  is read exactly once per request;
+- `workers.fetch` wraps `pyodide.http.pyfetch`, which raises `OSError` when
+  the network fails (the JS fetch rejected); the local shim does the same;
+- `Response(body)` accepts str, bytes, None or a JS ReadableStream.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Iterable
+
+import workers
+
+HeaderList = list[tuple[str, str]]
+
+# Statuses whose response must not carry a body (Fetch spec "null body status"):
+# a JS Response constructed with a body for these throws a TypeError.
+NULL_BODY_STATUSES = frozenset((101, 103, 204, 205, 304))
+
+
+class OriginTimeout(Exception):
+    """The origin did not answer within ORIGIN_TIMEOUT_MS."""
+
+
+class OriginUnreachable(Exception):
+    """The origin could not be reached (DNS, refused, reset, TLS...)."""
+
+
+# ----------------------------------------------------------------- env
+def env_value(env: Any, name: str) -> Any:
+    """A var or secret as a Python value: strings stay strings, JS objects
+    (an object var such as `[vars.TOLLGATE]`) become dicts via `to_py`."""
+    value = getattr(env, name, None)
+    if value is None:
+        return None
+    to_py = getattr(value, "to_py", None)
+    if callable(to_py):
+        return to_py()
+    return value
+
+
+def env_raw(env: Any, name: str) -> Any:
+    """A var exactly as the platform hands it over (no conversion): cheap to
+    read on every request, used to notice that the configuration changed."""
+    return getattr(env, name, None)
+
+
+# ----------------------------------------------------------------- request
+class Incoming:
+    """What the pipeline needs from a request, read once as plain values.
+
+    `header_items` keeps every header line (lower-case names) for forwarding;
+    `headers` is a dict for lookups, repeated names joined with ", ".
+    """
+
+    __slots__ = ("method", "url", "headers", "header_items", "_request")
+
+    def __init__(self, request: Any) -> None:
+        self._request = request
+        js_object = getattr(request, "js_object", None)
+        # request.method would raise KeyError for an extension method (HTTPMethod[...]).
+        method = js_object.method if js_object is not None else request.method
+        self.method: str = (method if isinstance(method, str) else str(getattr(method, "value", method))).upper()
+        self.url: str = str(request.url)
+        items: HeaderList = []
+        headers: dict[str, str] = {}
+        for name, value in request.headers.items():
+            name = name.lower()
+            items.append((name, value))
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        self.header_items = items
+        self.headers = headers
+
+    async def body(self) -> bytes:
+        """The request body (empty for none)."""
+        data = await self._request.bytes()
+        return bytes(data) if data else b""
+
+
+# ----------------------------------------------------------------- response
+def response(status: int, headers: HeaderList, body: Any = None) -> Any:
+    """A platform Response; headers as a list of pairs keeps repeated names (Set-Cookie).
+    `body`: bytes, str, None or (on the edge) the origin's ReadableStream."""
+    if status in NULL_BODY_STATUSES or (isinstance(body, (bytes, str)) and not body):
+        body = None
+    return workers.Response(body, status=status, headers=headers)
+
+
+# ----------------------------------------------------------------- outbound fetch
+class OriginResponse:
+    """The origin's answer. `streamed`: `body` is the edge's ReadableStream, passed
+    through unread and still content-encoded as the headers say; otherwise `body`
+    is the complete, decoded bytes."""
+
+    __slots__ = ("status", "header_items", "body", "streamed")
+
+    def __init__(self, status: int, header_items: HeaderList, body: Any, streamed: bool) -> None:
+        self.status = status
+        self.header_items = header_items
+        self.body = body
+        self.streamed = streamed
+
+
+async def _fetch(url: str, method: str, headers: HeaderList, body: bytes | None) -> OriginResponse:
+    options: dict[str, Any] = {"method": method, "headers": headers, "redirect": "manual"}
+    if body:
+        options["body"] = body
+    reply = await workers.fetch(url, **options)
+    status = int(reply.status)
+    items: HeaderList = [(name.lower(), value) for name, value in reply.headers.items()]
+    if status in NULL_BODY_STATUSES or method == "HEAD":
+        return OriginResponse(status, items, None, False)
+    stream = getattr(reply, "body", None)
+    if stream is not None and hasattr(stream, "getReader"):
+        # On the edge: hand the origin's ReadableStream to our Response, no buffering.
+        return OriginResponse(status, items, stream, True)
+    data = await reply.bytes()
+    return OriginResponse(status, items, bytes(data) if data else b"", False)
+
+
+async def fetch_origin(url: str, method: str, headers: Iterable[tuple[str, str]], body: bytes | None,
+                       timeout_s: float) -> OriginResponse:
+    """Forward one request; redirects are passed back to the client, not followed.
+
+    Raises OriginTimeout after `timeout_s` and OriginUnreachable when the fetch
+    itself failed.
+    """
+    try:
+        return await asyncio.wait_for(_fetch(url, method, list(headers), body), timeout_s)
+    except asyncio.TimeoutError:
+        raise OriginTimeout(f"no answer from the origin within {timeout_s:g} s") from None
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # OSError from pyfetch/the shim; anything else is no better than unreachable
+        raise OriginUnreachable(f"{type(exc).__name__}: {exc}") from None

@@ -1,0 +1,1 @@
+"""The reserved `/__tollgate/` routes: decision service, health, metrics, admin."""

@@ -1,0 +1,119 @@
+"""`/__tollgate/allow`: the decision alone, for another gateway in front of the API.
+
+Which request is being decided (rules match the *original* method and path):
+- nginx `auth_request` / Traefik `forwardAuth` / Caddy `forward_auth`: the
+  `X-Original-URI` + `X-Original-Method` (or `X-Forwarded-Uri` +
+  `X-Forwarded-Method`) headers the proxy sets;
+- Envoy `ext_authz` (HTTP service, `path_prefix: /__tollgate/allow`): the
+  original path follows the prefix and the check keeps the original method;
+- pure decision service (no ORIGIN_URL): every path outside `/__tollgate/`
+  is decided as it is;
+- otherwise the bare `/__tollgate/allow` decides `/` with the request's method.
+
+A caller may set the cost (`Tollgate-Cost: N`, or `?cost=N` on the bare
+path only: elsewhere the query belongs to the original request) only with
+`Tollgate-Allow-Token: <ALLOW_TOKEN>`; not `Authorization`, which may be the
+client's own bearer identity. `Tollgate-Deny-Status: 403` (or 401) replaces
+the 429 on denial, for nginx `auth_request`, which treats any status other
+than 2xx, 401 and 403 as an error.
+
+200 / 429 carry the RateLimit headers and `{"allowed", "rule", "retry_after"}`.
+"""
+from __future__ import annotations
+
+import hmac
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from src.tollgate.headers import seconds_up
+from worker.forwarding import UNCHECKED_HEADER
+from worker.limiter import (ALLOWED, DENIED, UNCHECKED, ask_bucket, blocked_reply, closed_reply, identify_client,
+                            rule_path)
+from worker.platform import Incoming
+from worker.replies import Reply, json_reply, problem_reply
+from worker.settings import Settings
+
+PREFIX = "/__tollgate/allow"
+_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+DENY_STATUSES = {"401": 401, "403": 403, "429": 429}
+ADMITTED = {"allowed": True, "rule": None, "retry_after": 0}
+
+
+def original_request(incoming: Incoming, path: str, at_root: bool) -> tuple[str, str] | Reply:
+    """(method, path) of the request being decided, or a 400 problem."""
+    headers = incoming.headers
+    uri = headers.get("x-original-uri") or headers.get("x-forwarded-uri")
+    method = headers.get("x-original-method") or headers.get("x-forwarded-method")
+    if uri is not None:
+        uri = uri.strip()
+        if uri.startswith(("http://", "https://")):
+            uri = urlsplit(uri).path or "/"
+        original_path = uri.split("?", 1)[0]
+        if not original_path.startswith("/"):
+            return problem_reply(400, "Bad original URI", "X-Original-URI must be a path starting with /.")
+    elif at_root:
+        original_path = path
+    elif len(path) > len(PREFIX):
+        original_path = path[len(PREFIX):]
+    else:
+        original_path = "/"
+    if method is not None:
+        method = method.strip().upper()
+        if not method or not set(method) <= _TOKEN_CHARS:
+            return problem_reply(400, "Bad original method", "X-Original-Method must be an HTTP method token.")
+    else:
+        method = incoming.method
+    return method, rule_path(original_path)
+
+
+def requested_cost(incoming: Incoming, settings: Settings, query: str, bare: bool) -> int | None | Reply:
+    """The caller's cost, None when it sets none, or a 403/400 problem."""
+    raw = incoming.headers.get("tollgate-cost")
+    if raw is None and bare and "cost=" in query:
+        raw = dict(parse_qsl(query, keep_blank_values=True)).get("cost")
+    if raw is None:
+        return None
+    token = settings.allow_token
+    if token is None:
+        return problem_reply(403, "Cost not accepted",
+                             "Setting a cost needs Tollgate-Allow-Token, and no ALLOW_TOKEN is configured.")
+    given = incoming.headers.get("tollgate-allow-token")
+    if given is None or not hmac.compare_digest(given.strip().encode(), token):
+        return problem_reply(403, "Cost not accepted",
+                             "Setting a cost needs a valid Tollgate-Allow-Token: <ALLOW_TOKEN> header.")
+    text = raw.strip()
+    limit = settings.config.max_cost
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= limit:
+        return problem_reply(400, "Bad cost", f"cost must be a whole number from 1 to {limit}, got {raw[:40]!r}.")
+    return int(text)
+
+
+async def handle_allow(incoming: Incoming, path: str, query: str, settings: Settings, env: Any, ctx: Any,
+                       at_root: bool = False) -> Reply:
+    original = original_request(incoming, path, at_root)
+    if isinstance(original, Reply):
+        return original
+    method, original_path = original
+    cost = requested_cost(incoming, settings, query, bare=not at_root and path == PREFIX)
+    if isinstance(cost, Reply):
+        return cost
+    identity = identify_client(settings, incoming.headers)
+    if isinstance(identity, Reply):
+        return identity
+    resolution = settings.config.resolve(identity, method, original_path)
+    if resolution.blocked_by is not None:
+        return blocked_reply(resolution.blocked_by)
+    if not resolution.rules:
+        return json_reply(200, ADMITTED)
+    outcome = await ask_bucket(env, ctx, settings, identity, resolution,
+                               cost if cost is not None else resolution.cost)
+    if outcome.verdict == ALLOWED:
+        return json_reply(200, ADMITTED, outcome.headers)
+    if outcome.verdict == DENIED:
+        decision = outcome.decision
+        status = DENY_STATUSES.get((incoming.headers.get("tollgate-deny-status") or "429").strip(), 429)
+        return json_reply(status, {"allowed": False, "rule": decision.denied_by,
+                                   "retry_after": max(1, seconds_up(decision.retry_after_ms))}, outcome.headers)
+    if outcome.verdict == UNCHECKED:
+        return json_reply(200, {**ADMITTED, "unchecked": True}, [(UNCHECKED_HEADER, "bucket-unavailable")])
+    return closed_reply(resolution)
