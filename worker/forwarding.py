@@ -6,8 +6,9 @@ connection and are dropped both ways. Client-sent `Tollgate-*` headers are
 ours and never reach the origin (a client must not be able to claim it was
 not rate limited). Host and Content-Length are set by the outbound fetch.
 CF-Connecting-IP is set by the edge itself (a client-sent one is replaced
-there) and passes as it is. X-Forwarded-For gets the client address
-appended; X-Forwarded-Proto and X-Forwarded-Host are set from the request.
+there) and passes as it is. X-Forwarded-For ends with the client address
+(appended unless the edge already did); X-Forwarded-Proto and
+X-Forwarded-Host are set from the request.
 """
 from __future__ import annotations
 
@@ -50,7 +51,8 @@ def request_headers(items: HeaderList, client_ip: str | None, scheme: str, host:
             forwarded_for = f"{forwarded_for}, {value}" if forwarded_for else value
             continue
         out.append((name, value))
-    if client_ip:
+    if client_ip and (forwarded_for is None or forwarded_for.rpartition(",")[2].strip() != client_ip):
+        # The edge itself may already have appended the client (Cloudflare does): never twice.
         forwarded_for = f"{forwarded_for}, {client_ip}" if forwarded_for else client_ip
     if forwarded_for:
         out.append(("x-forwarded-for", forwarded_for))

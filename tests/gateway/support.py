@@ -1,0 +1,160 @@
+"""Helpers for the gateway tests: a wrangler.toml for the repo's Worker, an
+origin that records what reached it, and the local runtime in-process.
+
+The config's `main`/`base_dir` point at the repo itself (not build/edge), so
+the tests run the live source and never race a bundle being staged.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import threading
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+from aiohttp import web
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRETS = {"ADMIN_TOKEN": "test-admin-token", "ALLOW_TOKEN": "test-allow-token",
+           "IDENTITY_SECRET": "test-identity-secret"}
+
+BINDINGS = """
+[[durable_objects.bindings]]
+name = "BUCKETS"
+class_name = "ClientBucket"
+
+[[durable_objects.bindings]]
+name = "OUTBOX"
+class_name = "SnapshotOutbox"
+
+[[migrations]]
+tag = "v1"
+new_sqlite_classes = ["ClientBucket", "SnapshotOutbox"]
+"""
+
+
+def toml_value(value: Any) -> str:
+    """A TOML value for plain data (inline tables on one line are valid TOML 1.0)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(str(k))} = {toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"no TOML for {type(value).__name__}")
+
+
+def write_config(folder: Path, tollgate: dict | None, vars: dict | None = None, secrets: dict | None = None,
+                 main: Path | None = None, base_dir: Path | None = None) -> Path:
+    """wrangler.toml + .dev.vars in `folder`; `tollgate` becomes the object var [vars.TOLLGATE]."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = ['name = "tollgate-test"',
+             f"main = {json.dumps(str(main or ROOT / 'worker' / 'entry.py'))}",
+             f"base_dir = {json.dumps(str(base_dir or ROOT))}",
+             'compatibility_date = "2026-10-01"', 'compatibility_flags = ["python_workers"]', BINDINGS, "[vars]"]
+    for name, value in (vars or {}).items():
+        lines.append(f"{name} = {toml_value(value)}")
+    if tollgate is not None:
+        lines.append(f"TOLLGATE = {toml_value(tollgate)}")
+    path = folder / "wrangler.toml"
+    path.write_text("\n".join(lines) + "\n")
+    chosen = SECRETS if secrets is None else secrets
+    (folder / ".dev.vars").write_text("".join(f"{k}={v}\n" for k, v in chosen.items()))
+    return path
+
+
+# ------------------------------------------------------------------ origin
+class Origin:
+    """An HTTP origin on a free loopback port, in its own thread and event loop,
+    so it outlives a runtime that is SIGKILLed. Every request is recorded.
+
+    `/slow/<ms>` answers after <ms> milliseconds; `/status/<code>` answers that
+    status (302 with a Location); anything else echoes the request as JSON.
+    """
+
+    def __init__(self) -> None:
+        self.received: list[dict] = []
+        self._lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.url = ""
+
+    def __enter__(self) -> "Origin":
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("origin did not start")
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self.received)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self._serve())
+
+    async def _serve(self) -> None:
+        self._stop = asyncio.Event()
+        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+        self._ready.set()
+        await self._stop.wait()
+        await runner.cleanup()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        seen = {"method": request.method, "path": request.raw_path.split("?", 1)[0],
+                "query": request.query_string, "headers": [(k.lower(), v) for k, v in request.headers.items()],
+                "body_b64": base64.b64encode(body).decode()}
+        with self._lock:
+            self.received.append(seen)
+        parts = request.path.split("/")
+        if len(parts) == 3 and parts[1] == "slow":
+            await asyncio.sleep(int(parts[2]) / 1000)
+        if len(parts) == 3 and parts[1] == "status":
+            code = int(parts[2])
+            headers = {"Location": "/elsewhere"} if 300 <= code < 400 else {}
+            return web.Response(status=code, headers=headers, body=None if code in (204, 304) else b"status body")
+        out = web.Response(status=201, body=json.dumps(seen).encode(), content_type="application/json",
+                           headers={"X-Origin": "test-origin"})
+        out.headers.add("Set-Cookie", "a=1; Path=/")
+        out.headers.add("Set-Cookie", "b=2; Path=/")
+        return out
+
+
+# ------------------------------------------------------------------ runtime in-process
+@asynccontextmanager
+async def serving(config: Path, state: Path, origin: str | None = None) -> AsyncIterator[Any]:
+    """The local runtime in this process on a free port (real HTTP); yields the LocalEdge."""
+    from src.localedge import LocalEdge
+    edge = LocalEdge(config, state, port=0, origin=origin, build=False, crons=False)
+    await edge.start()
+    try:
+        yield edge
+    finally:
+        await edge.stop()
+
+
+def problem_of(status: int, headers: Any, body: bytes) -> dict:
+    """The problem+json document of a reply, asserting its form (RFC 9457)."""
+    assert headers.get("Content-Type", "").startswith("application/problem+json"), headers.get("Content-Type")
+    doc = json.loads(body)
+    assert doc["status"] == status and doc["title"], doc
+    assert "Traceback" not in body.decode(errors="replace")
+    return doc

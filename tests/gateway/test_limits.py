@@ -1,0 +1,143 @@
+"""Per-client limits through the gateway, over real HTTP against the local runtime."""
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+
+import aiohttp
+
+from tests.gateway.support import SECRETS, Origin, problem_of, serving, write_config
+
+TOLLGATE = {
+    "identity": ["header:x-api-key"],
+    "rules": [
+        {"name": "daily", "limit": "5/day", "algorithm": "fixed_window", "match": {"paths": ["/v1/limited*"]}},
+        {"name": "bulk", "limit": "50/day", "algorithm": "fixed_window", "match": {"paths": ["/v1/bulk*"]}},
+        {"name": "costly", "limit": "10/day", "algorithm": "fixed_window", "match": {"paths": ["/v1/costly*"]}},
+        {"name": "guarded", "limit": "50/day", "on_error": "closed", "match": {"paths": ["/v1/guarded*"]}},
+    ],
+    "costs": {"POST /v1/costly": 5},
+    "overrides": {"mallory": {"daily": "blocked"}},
+}
+ADMIN = {"Authorization": f"Bearer {SECRETS['ADMIN_TOKEN']}"}
+
+
+def run(tmp_path, scenario):
+    """Serve the repo's Worker with TOLLGATE against a recording origin and run `scenario(edge, origin, http)`."""
+    config = write_config(tmp_path / "cfg", TOLLGATE)
+
+    async def main():
+        with Origin() as origin:
+            async with serving(config, tmp_path / "state", origin=origin.url) as edge:
+                async with aiohttp.ClientSession() as http:
+                    await scenario(edge, origin, http)
+    asyncio.run(main())
+
+
+async def call(http, method, url, **kw):
+    async with http.request(method, url, allow_redirects=False, **kw) as r:
+        return r.status, r.headers, await r.read()
+
+
+def test_a_client_gets_its_limit_then_429_and_others_are_unaffected(tmp_path):
+    async def scenario(edge, origin, http):
+        statuses = []
+        for _ in range(6):
+            status, headers, body = await call(http, "GET", f"{edge.url}/v1/limited", headers={"X-Api-Key": "alice"})
+            statuses.append(status)
+            if status == 201:
+                assert re.fullmatch(r'"daily";r=\d+;t=\d+', headers["RateLimit"]), headers["RateLimit"]
+                assert headers["RateLimit-Policy"] == '"daily";q=5;w=86400'
+        assert statuses == [201] * 5 + [429]
+        assert origin.count() == 5, "the denied request never reached the origin"
+        doc = problem_of(429, headers, body)
+        assert doc["type"].endswith("#quota-exceeded") and doc["rule"] == "daily"
+        assert int(headers["Retry-After"]) >= 1 and headers["RateLimit"].startswith('"daily";r=0;')
+        # another client has its own bucket; alice stays denied
+        status, _, _ = await call(http, "GET", f"{edge.url}/v1/limited", headers={"X-Api-Key": "bob"})
+        assert status == 201
+        status, _, _ = await call(http, "GET", f"{edge.url}/v1/limited", headers={"X-Api-Key": "alice"})
+        assert status == 429
+    run(tmp_path, scenario)
+
+
+def test_200_concurrent_requests_for_one_client_admit_exactly_50(tmp_path):
+    async def scenario(edge, origin, http):
+        async def one(i):
+            status, _, _ = await call(http, "POST", f"{edge.url}/v1/bulk/{i}", data=b"x",
+                                      headers={"X-Api-Key": "carol"})
+            return status
+        connector_http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200))
+        async with connector_http:
+            statuses = await asyncio.gather(*(one(i) for i in range(200)))
+        assert statuses.count(201) == 50 and statuses.count(429) == 150, sorted(set(statuses))
+        assert origin.count() == 50
+        status, _, body = await call(http, "GET", f"{edge.url}/__tollgate/admin/clients/carol", headers=ADMIN)
+        assert status == 200
+        rule = json.loads(body)["rules"]["bulk"]
+        assert (rule["allowed"], rule["denied"]) == (50, 150)
+    run(tmp_path, scenario)
+
+
+def test_route_cost_counts_against_the_quota(tmp_path):
+    async def scenario(edge, origin, http):
+        url, who = f"{edge.url}/v1/costly", {"X-Api-Key": "dave"}
+        assert (await call(http, "GET", url, headers=who))[0] == 201      # 1 of 10
+        assert (await call(http, "POST", url, headers=who))[0] == 201     # 6 of 10
+        status, headers, _ = await call(http, "POST", url, headers=who)   # 11 > 10
+        assert status == 429 and headers["RateLimit"].startswith('"costly";r=4;')
+        assert (await call(http, "GET", url, headers=who))[0] == 201      # 7 of 10: the denial took nothing
+    run(tmp_path, scenario)
+
+
+def test_unmatched_path_is_forwarded_without_asking_a_bucket(tmp_path):
+    async def scenario(edge, origin, http):
+        status, headers, _ = await call(http, "GET", f"{edge.url}/public/page", headers={"X-Api-Key": "erin"})
+        assert status == 201 and "RateLimit" not in headers and "Tollgate-Unchecked" not in headers
+        _, _, body = await call(http, "GET", f"{edge.url}/__tollgate/admin/clients/erin", headers=ADMIN)
+        assert all(r.get("state") is None for r in json.loads(body)["rules"].values()), "no bucket state written"
+    run(tmp_path, scenario)
+
+
+def test_blocked_override_answers_403_before_any_limit(tmp_path):
+    async def scenario(edge, origin, http):
+        status, headers, body = await call(http, "GET", f"{edge.url}/public/page", headers={"X-Api-Key": "mallory"})
+        assert problem_of(403, headers, body)["rule"] == "daily"
+        assert origin.count() == 0
+    run(tmp_path, scenario)
+
+
+class _Unreachable:
+    """A Durable Object namespace whose objects cannot be reached (an overloaded or
+    broken object: the stub call raises, as workerd's does)."""
+
+    def getByName(self, name):
+        return self
+
+    async def decide(self, payload):
+        raise RuntimeError("Durable Object is overloaded")
+
+
+def test_unreachable_bucket_fails_open_or_closed_per_rule_and_is_counted(tmp_path):
+    async def scenario(edge, origin, http):
+        edge.env.BUCKETS = _Unreachable()
+        who = {"X-Api-Key": "frank"}
+        status, headers, _ = await call(http, "GET", f"{edge.url}/v1/limited", headers=who)
+        assert status == 201 and headers["Tollgate-Unchecked"] == "bucket-unavailable"
+        assert ("tollgate-unchecked", "bucket-unavailable") in [tuple(h) for h in origin.received[-1]["headers"]]
+        status, headers, body = await call(http, "GET", f"{edge.url}/v1/guarded", headers=who)
+        assert problem_of(503, headers, body)["rule"] == "guarded" and headers["Retry-After"] == "1"
+        status, headers, body = await call(http, "GET", f"{edge.url}/__tollgate/allow",
+                                           headers={**who, "X-Original-URI": "/v1/guarded/x"})
+        assert problem_of(503, headers, body)["rule"] == "guarded"
+        assert origin.count() == 1
+        # the metrics hook counted them durably (in the outbox shards, via waitUntil)
+        want = {'tollgate_bucket_errors_total{resolution="open"} 1', 'tollgate_bucket_errors_total{resolution="closed"} 2'}
+        for _ in range(100):
+            _, _, text = await call(http, "GET", f"{edge.url}/__tollgate/metrics", headers=ADMIN)
+            if want <= set(text.decode().splitlines()):
+                break
+            await asyncio.sleep(0.05)
+        assert want <= set(text.decode().splitlines()), text.decode()
+    run(tmp_path, scenario)
