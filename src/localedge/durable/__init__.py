@@ -1,0 +1,1 @@
+"""Durable Objects on CPython: namespaces and stubs, per-object SQLite storage, alarms."""

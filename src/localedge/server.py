@@ -1,0 +1,130 @@
+"""The HTTP front: every request becomes `Default.fetch(request)`.
+
+- The client IP comes from the socket into `cf-connecting-ip` (and is
+  appended to `x-forwarded-for`, as Cloudflare does); client-sent `cf-*`
+  headers are dropped first, so a client cannot claim another IP or forge
+  Cloudflare's own headers (developers.cloudflare.com/fundamentals/reference/
+  http-headers/).
+- An exception (or a non-Response) from the Worker is a 500 with a generic
+  body, like Cloudflare's error 1101; the traceback goes to the runtime log.
+- `GET /__scheduled?cron=<expr>` runs `scheduled`, like
+  `wrangler dev --test-scheduled`.
+Uses aiohttp's low-level server (no router, no middlewares) to keep the
+per-request overhead small.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from multidict import CIMultiDict
+from workers import Request, Response
+from workers.headers import JsHeaders
+from workers.request import JsRequest
+
+if TYPE_CHECKING:
+    from src.localedge.runtime import LocalEdge
+
+log = logging.getLogger("localedge.server")
+
+_NO_FORWARD = frozenset(("content-length", "transfer-encoding", "connection", "keep-alive"))
+_ERROR_BODY = b"Worker threw exception"
+
+
+def _is_internal(name: str) -> bool:
+    return name.startswith("cf-")
+
+
+class EdgeServer:
+    def __init__(self, edge: "LocalEdge") -> None:
+        self.edge = edge
+        self._runner: web.ServerRunner | None = None
+        self.port = 0
+        self.requests = 0
+        self.errors = 0
+
+    async def start(self, host: str, port: int) -> int:
+        server = web.Server(self._handle, access_log=None, handler_cancellation=False)
+        self._runner = web.ServerRunner(server, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port, reuse_address=True)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+        return self.port
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def _to_request(self, req: web.BaseRequest) -> Request:
+        peer = req.transport.get_extra_info("peername") if req.transport is not None else None
+        ip = peer[0] if peer else "127.0.0.1"
+        headers = JsHeaders()
+        pairs = headers.raw_pairs()
+        xff = None
+        for name, value in req.headers.items():
+            lname = name.lower()
+            if lname[:3] == "cf-":
+                continue
+            if lname == "x-forwarded-for":
+                xff = value
+                continue
+            pairs.append((lname, value.strip()))
+        pairs.append(("cf-connecting-ip", ip))
+        pairs.append(("x-forwarded-for", f"{xff}, {ip}" if xff else ip))
+        pairs.append(("cf-ray", secrets.token_hex(8) + "-LCL"))
+        host = req.host or f"127.0.0.1:{self.port}"
+        url = f"http://{host}{req.raw_path}"
+        reader = req.read if req.body_exists else None
+        return Request(JsRequest(req.method, url, headers, b"" if reader is None else None, reader=reader))
+
+    async def _handle(self, req: web.BaseRequest) -> web.StreamResponse:
+        self.requests += 1
+        if req.path == "/__scheduled" and self.edge.test_scheduled:
+            return await self._scheduled(req)
+        try:
+            request = self._to_request(req)
+            response = await self.edge.dispatch_fetch(request)
+            if not isinstance(response, Response):
+                raise TypeError(f"fetch() returned {type(response).__name__}, expected a workers.Response")
+            return _to_web(response)
+        except Exception:
+            self.errors += 1
+            log.error("uncaught exception in the Worker for %s %s", req.method, req.path_qs, exc_info=True)
+            return web.Response(status=500, body=_ERROR_BODY, content_type="text/plain")
+
+    async def _scheduled(self, req: web.BaseRequest) -> web.Response:
+        cron = req.query.get("cron", "")
+        raw_time = req.query.get("time")
+        try:
+            when = int(raw_time) if raw_time else None
+        except ValueError:
+            return web.Response(status=400, text=f"time must be epoch milliseconds, got {raw_time!r}\n")
+        try:
+            outcome = await self.edge.scheduled(cron, when)
+        except Exception:
+            log.error("scheduled(%r) raised", cron, exc_info=True)
+            return web.Response(status=500, text="Scheduled handler threw an exception\n")
+        if outcome is None:
+            return web.Response(status=501, text="The Worker has no scheduled() handler\n")
+        return web.Response(status=200, text="Ran scheduled event\n")
+
+
+def _to_web(response: Response) -> web.Response:
+    js = response.js_object
+    headers: CIMultiDict[str] = CIMultiDict()
+    for name, value in js.headers.entries():
+        if name not in _NO_FORWARD:
+            headers.add(name, value)
+    out = web.Response(status=js.status, reason=js.statusText or None, body=js.body_bytes(), headers=headers)
+    if "content-type" not in headers:
+        out.headers.pop("Content-Type", None)
+    return out
+
+
+def client_ip_header(headers: Any) -> str | None:
+    """Helper for tests: the IP the Worker saw."""
+    return headers.get("cf-connecting-ip")
