@@ -174,7 +174,8 @@ def _rule(item: Any, where: str, errors: list[str]) -> Rule | None:
     shadow = _bool(item, "shadow", False, where, errors)
     on_error = item.get("on_error", "open")
     if on_error not in ("open", "closed"):
-        errors.append(f"{where}.on_error: expected open | closed, got {on_error!r}")
+        errors.append(f"{where}.on_error: expected open | closed, got {on_error!r}"
+                      f"{_did_you_mean(on_error, ('open', 'closed'))}")
     if len(errors) > before or rate is None:
         return None
     limit = Limit(algorithm, rate.count, rate.period_ms, burst if burst is not None else rate.count)
