@@ -119,8 +119,8 @@ class Origin:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        seen = {"method": request.method, "path": request.raw_path.split("?", 1)[0],
-                "query": request.query_string, "headers": [(k.lower(), v) for k, v in request.headers.items()],
+        path, _, query = request.raw_path.partition("?")
+        seen = {"method": request.method, "path": path, "query": query, "headers": [(k.lower(), v) for k, v in request.headers.items()],
                 "body_b64": base64.b64encode(body).decode()}
         with self._lock:
             self.received.append(seen)
