@@ -10,8 +10,9 @@ exact. wrangler runs this as the `[build]` command before dev and deploy.
 """
 from __future__ import annotations
 
-import shutil
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,12 +30,31 @@ def edge_modules(root: Path = ROOT) -> list[Path]:
 
 
 def stage(dest: Path, root: Path = ROOT) -> list[Path]:
-    if dest.exists():
-        shutil.rmtree(dest)
+    """Make `dest` hold exactly `edge_modules()`, without ever removing the tree.
+
+    Why not rmtree-and-copy: wrangler (dev/deploy), the local runtime and the
+    tests may stage or read the same folder at the same moment; each file is
+    replaced atomically (write beside it, then os.replace), unchanged files
+    are left alone, and only files no longer shipped are deleted.
+    """
     modules = edge_modules(root)
+    wanted = {dest / rel for rel in modules}
     for rel in modules:
-        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(root / rel, dest / rel)
+        target = dest / rel
+        data = (root / rel).read_bytes()
+        if target.is_file() and target.read_bytes() == data:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, target)
+    if dest.is_dir():
+        for path in sorted(dest.rglob("*"), reverse=True):  # children before their folders
+            if path.is_file() and path not in wanted and not path.name.endswith(".tmp"):
+                path.unlink(missing_ok=True)
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
     return modules
 
 
