@@ -4,8 +4,14 @@ One file, gubernator style: `step(limit, state, cost, now_ms)` answers whether
 `cost` units fit now, the state to store if they are admitted, what is left,
 and when to retry. Time is integer milliseconds, state is three ints, so a
 rule costs O(1) memory whatever its limit and never drifts from float
-rounding. A clock that steps backwards is treated as "no time has passed":
-it never admits anything extra.
+rounding. A clock that steps backwards never admits anything extra: GCRA
+measures against its stored arrival time, the window counters keep the latest
+window they stored (tests/core/test_properties.py checks both against a
+reference on the true clock).
+
+`KERNELS` maps an algorithm to its kernel, which returns the fields of `Step`
+as a plain tuple: `decide()` calls kernels directly, because building a
+NamedTuple per rule costs more than the arithmetic.
 
 GCRA keeps its theoretical arrival time scaled by `count` (units of ms/count),
 so an emission interval such as 1000 ms / 3 stays an exact integer.
@@ -36,57 +42,69 @@ class Limit(NamedTuple):
 
 class Step(NamedTuple):
     allowed: bool
-    state: State           # the state to store if admitted (the old one when denied)
+    state: State           # the state to store if admitted (when denied: nothing to store)
     remaining: int         # units still available right after this request
     reset_ms: int          # until the quota is fully restored (RateLimit `t`)
     retry_after_ms: int    # 0 when allowed; when denied, until this cost would fit
 
 
+# State layouts. Each is self-describing enough that a rule whose algorithm or
+# rate was changed in the config never misreads the old state (a GCRA arrival
+# time read as a window start would lock a client out for decades):
+#   gcra            (tat * count, count, GCRA_TAG)   tat rescaled when count changes
+#   fixed_window    (window start, used, FIXED_TAG)
+#   sliding_window  (window start, previous, current), window start aligned to the period
+# A state from another algorithm (or period, for the sliding window) counts as
+# no state: the changed rule starts afresh.
+GCRA_TAG = -1
+FIXED_TAG = -2
+
+
 def gcra(limit: Limit, state: State | None, cost: int, now_ms: int) -> tuple:
-    """GCRA: a rate plus a burst, token-bucket semantics; state is (tat scaled by count, 0, 0)."""
+    """GCRA: a rate plus a burst, token-bucket semantics."""
     _, count, period, burst = limit
     now = now_ms * count                    # scaled clock: one unit costs `period`
     cap = burst * period                    # tolerance: a full burst
-    if state is None:
+    if state is None or state[2] != GCRA_TAG:
         base = now
+        state = None
     else:
         base = state[0]
+        if state[1] != count and state[1] > 0:      # the rate changed: same arrival time, new scale
+            base = -(-base * count // state[1])
         if base < now:
             base = now
     new_tat = base + cost * period
     ahead = new_tat - now
     if ahead <= cap:
-        return True, (new_tat, 0, 0), (cap - ahead) // period, -(-ahead // count), 0
+        return True, (new_tat, count, GCRA_TAG), (cap - ahead) // period, -(-ahead // count), 0
     backlog = base - now
     retry = -(-(ahead - cap) // count) if cost * period <= cap else period
-    return (False, state if state is not None else (base, 0, 0),
+    return (False, state if state is not None else (base, count, GCRA_TAG),
             (cap - backlog) // period if backlog < cap else 0, -(-backlog // count), retry if retry > 1 else 1)
 
 
 def fixed_window(limit: Limit, state: State | None, cost: int, now_ms: int) -> tuple:
-    """Fixed window counter; state is (window start ms, cost used in it, 0)."""
+    """Fixed window counter."""
     count, period = limit[1], limit[2]
     window = now_ms - now_ms % period
     used = 0
-    if state is not None and window <= state[0]:   # same window, or the clock stepped back
-        window, used = state[0], state[1]
+    if state is not None and state[2] == FIXED_TAG and window <= state[0]:
+        window, used = state[0], state[1]   # same window, or the clock stepped back
     reset = window + period - now_ms        # > 0: window is now's window or later
     if used + cost <= count:
-        return True, (window, used + cost, 0), count - used - cost, reset, 0
+        return True, (window, used + cost, FIXED_TAG), count - used - cost, reset, 0
     retry = reset if cost <= count else reset + period
-    return (False, state if state is not None else (window, 0, 0), count - used, reset,
+    return (False, (window, used, FIXED_TAG), count - used if used < count else 0, reset,
             retry if retry > 1 else 1)
 
 
 def sliding_window(limit: Limit, state: State | None, cost: int, now_ms: int) -> tuple:
-    """Sliding window counter (the previous window weighted by its overlap).
-
-    State is (window start ms, cost in the previous window, cost in this one).
-    """
+    """Sliding window counter (the previous window weighted by its overlap)."""
     count, period = limit[1], limit[2]
     window = now_ms - now_ms % period
     prev = cur = 0
-    if state is not None:
+    if state is not None and state[2] >= 0 and state[0] % period == 0:
         start = state[0]
         if window <= start:                 # same window, or the clock stepped back
             window, prev, cur = start, state[1], state[2]
@@ -103,7 +121,7 @@ def sliding_window(limit: Limit, state: State | None, cost: int, now_ms: int) ->
                 _sliding_reset(prev, cur + cost, period, elapsed), 0)
     left = budget - weighted - cur * period
     retry = _sliding_retry(prev, cur, cost, count, period, elapsed)
-    return (False, state if state is not None else (window, 0, 0), left // period if left > 0 else 0,
+    return (False, (window, prev, cur), left // period if left > 0 else 0,
             _sliding_reset(prev, cur, period, elapsed), retry if retry > 1 else 1)
 
 

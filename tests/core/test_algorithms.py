@@ -52,3 +52,20 @@ def test_cost_above_capacity_never_fits():
         s = step(limit, None, 6, T0)
         assert not s.allowed and s.retry_after_ms >= 1
         assert step(limit, None, 5, T0).allowed
+
+
+def test_halving_a_gcra_rate_keeps_the_arrival_time_instead_of_locking_out():
+    fast, slow = Limit("gcra", 20, 1000, 20), Limit("gcra", 10, 1000, 10)
+    s = step(fast, None, 10, T0)                         # half the burst used: 500 ms of backlog
+    after = step(slow, s.state, 1, T0)
+    assert after.allowed and after.reset_ms == 600       # 500 ms backlog + 100 ms for this unit
+    assert step(slow, s.state, 10, T0 + 500).allowed
+
+
+def test_switching_algorithm_starts_the_rule_afresh():
+    g = step(Limit("gcra", 5, 1000, 5), None, 5, T0)
+    for other in (Limit("fixed_window", 5, 1000, 5), Limit("sliding_window", 5, 1000, 5)):
+        s = step(other, g.state, 5, T0)
+        assert s.allowed and s.reset_ms <= 2000
+        back = step(Limit("gcra", 5, 1000, 5), s.state, 5, T0)
+        assert back.allowed

@@ -16,7 +16,7 @@ from src.tollgate.rules import Rule
 from tests.core.reference import Reference, window_bound_violations
 
 # Deterministic and quick: no example database, fixed derivation, no per-example deadline.
-PROPS = settings(max_examples=150, deadline=None, derandomize=True, database=None,
+PROPS = settings(max_examples=300, deadline=None, derandomize=True, database=None,
                  suppress_health_check=[HealthCheck.too_slow])
 
 EPOCH = 1_764_000_000_000      # a realistic wall clock (ms): the arithmetic must hold at this size
@@ -189,3 +189,27 @@ def test_all_or_nothing_across_rules(rules, reqs):
                 assert decide(rules, states, cost, now + d.retry_after_ms).allowed
     for r in rules:
         assert window_bound_violations(r.limit, refs[r.name].log) == []
+
+
+@PROPS
+@given(limits(), limits(), requests)
+def test_changing_a_rules_limit_or_algorithm_never_locks_a_client_out(old, new, reqs):
+    """An operator edits a rule (rate, burst or algorithm); the stored state was written under the old one.
+
+    Whatever the change, the client is whole again under the new limit within
+    the old limit's longest drain plus two of the new periods: no state is
+    ever misread as a far-future arrival time or window.
+    """
+    state = None
+    now = EPOCH
+    for dt, cost in reqs:
+        now += dt
+        s = step(old, state, cost, now)
+        if s.allowed:
+            state = s.state
+    s = step(new, state, 1, now)                       # no crash, sane numbers
+    assert s.remaining >= 0 and s.reset_ms >= 0 and s.retry_after_ms >= 0
+    drain = -(-old.burst * old.period_ms // old.count) + old.period_ms
+    later = now + drain + 2 * new.period_ms + 1
+    full = step(new, state, new.capacity, later)
+    assert full.allowed, (state, full)
