@@ -194,9 +194,10 @@ def load_config(path: str | Path, dev_vars: str | Path | None = None) -> EdgeCon
     d1 = []
     for i, db in enumerate(raw.get("d1_databases", []) or []):
         at = f"{where}: d1_databases[{i}]"
-        mdir = db.get("migrations_dir")
+        # wrangler's default migrations_dir is "migrations" beside the config
+        mdir = db.get("migrations_dir", "migrations")
         d1.append(D1Binding(_require(db, "binding", at), str(db.get("database_name", "")),
-                            str(db.get("database_id", "")), root / mdir if mdir else None))
+                            str(db.get("database_id", "")), root / mdir))
 
     triggers = raw.get("triggers", {}) or {}
     crons = list(triggers.get("crons", []) or [])

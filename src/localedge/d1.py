@@ -155,6 +155,30 @@ class D1Database:
                               f"{statement}: {exc}: SQLITE_ERROR") from None
         return JsDict(count=len(statements), duration=round((time.perf_counter() - started) * 1000, 3))
 
+    def apply_migrations(self, directory: Path) -> list[str]:
+        """Apply the `*.sql` files of `directory` not yet recorded, in name order, each in one
+        transaction, recording them in `d1_migrations` as `wrangler d1 migrations apply --local`
+        does (docs/architecture.md). Returns the names applied."""
+        conn = self._conn
+        conn.execute("CREATE TABLE IF NOT EXISTS d1_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+                     "name TEXT UNIQUE, applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL)")
+        done = {r[0] for r in conn.execute("SELECT name FROM d1_migrations")}
+        applied = []
+        for path in sorted(directory.glob("*.sql")):
+            if path.name in done:
+                continue
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in split_statements(path.read_text(encoding="utf-8")):
+                    conn.execute(statement)
+                conn.execute("INSERT INTO d1_migrations (name) VALUES (?)", (path.name,))
+            except sqlite3.Error as exc:
+                conn.execute("ROLLBACK")
+                raise D1Error(f"D1 migration {path} failed: {exc}") from None
+            conn.execute("COMMIT")
+            applied.append(path.name)
+        return applied
+
     def rows(self, query: str, *params: Any) -> list[dict]:
         """Read rows in-process (tests, benchmarks, reconcile tooling)."""
         cur = self._conn.execute(query, params)

@@ -167,6 +167,9 @@ class LocalEdge:
         self._by_class = by_class
         for d in config.d1_databases:
             db = self.databases[d.binding] = D1Database(self.state_dir / "d1" / f"{d.binding}.sqlite")
+            if d.migrations_dir is not None and d.migrations_dir.is_dir():
+                for name in db.apply_migrations(d.migrations_dir):
+                    log.info("D1 %s: applied migration %s", d.binding, name)
             values[d.binding] = db
         values.update(self.extra_vars)
         if self.origin is not None:

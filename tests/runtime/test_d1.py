@@ -45,3 +45,14 @@ def test_statement_results_are_shaped_like_d1(state):
                 await db.prepare("SELECT * FROM missing").all()
             assert db.subrequests == 10 and db.queries >= 9
     run(body())
+
+
+def test_migrations_dir_is_applied_once_and_recorded(state):
+    async def body():
+        async with edge(state) as e:
+            db = e.d1("DB")
+            assert db.rows("SELECT body FROM notes") == [{"body": "first; with a semicolon"}]
+            assert [r["name"] for r in db.rows("SELECT name FROM d1_migrations")] == ["0001_notes.sql"]
+        async with edge(state) as e:  # a restart applies nothing twice
+            assert len(e.d1("DB").rows("SELECT body FROM notes")) == 1
+    run(body())
