@@ -1,0 +1,60 @@
+"""Regressions found by the Pyodide conformance harness (tests/conformance/), kept here
+so CPython catches them too, without node.
+
+Each test names the workerd behaviour it pins down and where it was read.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+
+from tests.snapshots.edge_support import edge, store_totals
+
+
+class _RawJsBinding:
+    """A binding as Python sees it in the `env` argument of `scheduled` on Cloudflare.
+
+    workerd calls `Default.scheduled(controller, env, ctx)` through introspection.wrapper_func
+    (cloudflare/workerd src/pyodide/internal/introspection.py), which passes every argument
+    through `workers.python_from_rpc`: the env object becomes a `JsDict` whose bindings are raw
+    JS proxies, not the SDK's wrapped bindings (`_EnvWrapper` wraps `self.env` only). A Python
+    list handed to a raw D1 `batch()` is not a JS array, so the flush's store write fails.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __getattr__(self, attr: str):
+        raise TypeError(f"{self.name}.{attr}: a raw JS binding from scheduled()'s env argument, "
+                        "not the SDK-wrapped self.env")
+
+
+class _WorkerdScheduledEnv(dict):
+    """`python_from_rpc(env)`: a dict with attribute access whose bindings are raw."""
+
+    def __getattr__(self, name: str):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def test_scheduled_flushes_through_self_env_not_its_env_argument(tmp_path):
+    asyncio.run(_scheduled_with_workerd_env(tmp_path))
+
+
+async def _scheduled_with_workerd_env(tmp_path):
+    from src.localedge.runtime import ExecutionContext, ScheduledController
+    from src.tollgate.snapshots import UsageRecord, encode_rows, shard_for, shard_name
+
+    async with edge(tmp_path) as e:
+        record = UsageRecord("client-conformance", "burst", 0, 3, 3, 1, 0, 7)
+        shard = e.env.OUTBOX.getByName(shard_name(shard_for(record.client, 4)))
+        await shard.put(encode_rows([record]))
+        workerd_env = _WorkerdScheduledEnv(
+            {name: _RawJsBinding(name) for name in ("BUCKETS", "OUTBOX", "USAGE_DB")},
+            **{k: v for k, v in vars(e.env).items() if isinstance(v, str)})
+        default = e.entrypoint(ExecutionContext(e), e.env)
+        await default.scheduled(ScheduledController("*/5 * * * *", 0), workerd_env, ExecutionContext(e))
+        assert store_totals(e.d1("USAGE_DB")) == {"burst": (3, 3, 1, 0)}
+        assert json.loads(await shard.stats())["depth"] == 0
