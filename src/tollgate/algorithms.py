@@ -44,7 +44,7 @@ class Step(NamedTuple):
     allowed: bool
     state: State           # the state to store if admitted (when denied: nothing to store)
     remaining: int         # units still available right after this request
-    reset_ms: int          # until the quota is fully restored (RateLimit `t`)
+    reset_ms: int          # until more quota is available (draft-11 RateLimit `t`); 0 when full
     retry_after_ms: int    # 0 when allowed; when denied, until this cost would fit
 
 
@@ -77,11 +77,16 @@ def gcra(limit: Limit, state: State | None, cost: int, now_ms: int) -> tuple:
     new_tat = base + cost * period
     ahead = new_tat - now
     if ahead <= cap:
-        return True, (new_tat, count, GCRA_TAG), (cap - ahead) // period, -(-ahead // count), 0
-    backlog = base - now
+        slack = cap - ahead                 # room left, scaled: `slack // period` whole units
+        left = slack // period
+        # more quota: the next whole unit, `period - slack % period` scaled units away
+        return (True, (new_tat, count, GCRA_TAG), left,
+                -(-(period - slack % period) // count) if left < burst else 0, 0)
+    slack = cap - (base - now)
+    left = slack // period if slack > 0 else 0
     retry = -(-(ahead - cap) // count) if cost * period <= cap else period
-    return (False, state if state is not None else (base, count, GCRA_TAG),
-            (cap - backlog) // period if backlog < cap else 0, -(-backlog // count), retry if retry > 1 else 1)
+    return (False, state if state is not None else (base, count, GCRA_TAG), left,
+            -(-((left + 1) * period - slack) // count) if left < burst else 0, retry if retry > 1 else 1)
 
 
 def fixed_window(limit: Limit, state: State | None, cost: int, now_ms: int) -> tuple:
@@ -93,9 +98,10 @@ def fixed_window(limit: Limit, state: State | None, cost: int, now_ms: int) -> t
         window, used = state[0], state[1]   # same window, or the clock stepped back
     reset = window + period - now_ms        # > 0: window is now's window or later
     if used + cost <= count:
-        return True, (window, used + cost, FIXED_TAG), count - used - cost, reset, 0
+        used += cost
+        return True, (window, used, FIXED_TAG), count - used, reset if used else 0, 0
     retry = reset if cost <= count else reset + period
-    return (False, (window, used, FIXED_TAG), count - used if used < count else 0, reset,
+    return (False, (window, used, FIXED_TAG), count - used if used < count else 0, reset if used else 0,
             retry if retry > 1 else 1)
 
 
@@ -117,19 +123,15 @@ def sliding_window(limit: Limit, state: State | None, cost: int, now_ms: int) ->
     budget = count * period
     used_scaled = weighted + (cur + cost) * period
     if used_scaled <= budget:
-        return (True, (window, prev, cur + cost), (budget - used_scaled) // period,
-                _sliding_reset(prev, cur + cost, period, elapsed), 0)
+        cur += cost
+        left = (budget - used_scaled) // period
+        more = _sliding_retry(prev, cur, left + 1, count, period, elapsed) if left < count else 0
+        return True, (window, prev, cur), left, more, 0
     left = budget - weighted - cur * period
+    left = left // period if left > 0 else 0
+    more = _sliding_retry(prev, cur, left + 1, count, period, elapsed) if left < count else 0
     retry = _sliding_retry(prev, cur, cost, count, period, elapsed)
-    return (False, (window, prev, cur), left // period if left > 0 else 0,
-            _sliding_reset(prev, cur, period, elapsed), retry if retry > 1 else 1)
-
-
-def _sliding_reset(prev: int, cur: int, period: int, elapsed: int) -> int:
-    """Until nothing counted now still weighs: the end of the next window if this one is used."""
-    if cur:
-        return 2 * period - elapsed
-    return period - elapsed if prev else 0
+    return False, (window, prev, cur), left, more, retry if retry > 1 else 1
 
 
 def _sliding_retry(prev: int, cur: int, cost: int, count: int, period: int, elapsed: int) -> int:

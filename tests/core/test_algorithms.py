@@ -12,7 +12,7 @@ def test_gcra_burst_then_steady_rate():
         assert s.allowed and s.remaining == 39 - i
         state = s.state
     denied = step(limit, state, 1, T0)
-    assert not denied.allowed and denied.retry_after_ms == 50 and denied.reset_ms == 2000
+    assert not denied.allowed and denied.retry_after_ms == 50 and denied.reset_ms == 50   # next unit in 50 ms
     assert step(limit, state, 1, T0 + 50).allowed
     assert step(limit, state, 20, T0 + 1000).allowed and not step(limit, state, 21, T0 + 1000).allowed
 
@@ -27,6 +27,7 @@ def test_gcra_non_integer_emission_interval_stays_exact():
 
 def test_fixed_window_resets_on_the_edge():
     limit = Limit("fixed_window", 100, 60_000, 100)
+    assert step(limit, None, 0, T0).reset_ms == 0          # full: no more quota to wait for
     s = step(limit, None, 100, T0 + 59_000)
     assert s.allowed and s.reset_ms == 1000
     denied = step(limit, s.state, 1, T0 + 59_999)
@@ -58,7 +59,8 @@ def test_halving_a_gcra_rate_keeps_the_arrival_time_instead_of_locking_out():
     fast, slow = Limit("gcra", 20, 1000, 20), Limit("gcra", 10, 1000, 10)
     s = step(fast, None, 10, T0)                         # half the burst used: 500 ms of backlog
     after = step(slow, s.state, 1, T0)
-    assert after.allowed and after.reset_ms == 600       # 500 ms backlog + 100 ms for this unit
+    # 500 ms backlog + 100 ms for this unit, of a 1000 ms tolerance: 4 whole units left
+    assert after.allowed and after.remaining == 4 and after.reset_ms == 100
     assert step(slow, s.state, 10, T0 + 500).allowed
 
 

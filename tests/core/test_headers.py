@@ -39,8 +39,9 @@ def test_legacy_headers_describe_the_most_restrictive_rule():
         states.update(decide(RULES, states, 1, T0 + 100 * i).new_states)
     d = decide(RULES, states, 1, T0 + 9800)
     h = dict(ratelimit_headers(RULES, d.results, False, 0, legacy=True))
-    # "search" has 1 left; its counts weigh until the end of the next minute: 120 s - 9.8 s -> 111 s
-    assert (h["X-RateLimit-Limit"], h["X-RateLimit-Remaining"], h["X-RateLimit-Reset"]) == ("100", "1", "111")
+    # "search" has 1 left; a second one frees up 607 ms into the next minute (99 * 59393 <= 98 * 60000):
+    # 60 s - 9.8 s + 0.607 s -> 51 s
+    assert (h["X-RateLimit-Limit"], h["X-RateLimit-Remaining"], h["X-RateLimit-Reset"]) == ("100", "1", "51")
 
 
 def test_sf_strings_are_quoted_and_escaped():

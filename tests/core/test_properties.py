@@ -213,3 +213,24 @@ def test_changing_a_rules_limit_or_algorithm_never_locks_a_client_out(old, new, 
     later = now + drain + 2 * new.period_ms + 1
     full = step(new, state, new.capacity, later)
     assert full.allowed, (state, full)
+
+
+@PROPS
+@given(limits(), requests)
+def test_reset_is_exactly_when_more_quota_becomes_available(limit, reqs):
+    """RateLimit `t` (draft-11): the wait until at least one more unit is available; 0 when the rule is full."""
+    state = None
+    now = EPOCH
+    for dt, cost in reqs:
+        now += dt
+        s = step(limit, state, cost, now)
+        if s.allowed:
+            state = s.state
+        if s.reset_ms == 0:
+            assert s.remaining == limit.capacity
+            continue
+        want = s.remaining + 1
+        assert want <= limit.capacity
+        assert not step(limit, state, want, now).allowed
+        assert step(limit, state, want, now + s.reset_ms).allowed
+        assert not step(limit, state, want, now + s.reset_ms - 1).allowed
