@@ -118,7 +118,16 @@ def _check_key(value: str, where: str) -> str:
 
 
 def _check_ip(value: str, where: str) -> str:
+    """The address in its one canonical spelling, so one client is one identity."""
+    if len(value) > 64:
+        raise IdentityError(f"{where} is not an IP address")
     try:
-        return str(ipaddress.ip_address(value.strip().strip("[]")))
+        ip = ipaddress.ip_address(value.strip().strip("[]"))
     except ValueError:
         raise IdentityError(f"{where} is not an IP address") from None
+    if ip.version == 6:
+        if ip.scope_id:                      # fe80::1%eth0: a zone is not part of who the client is
+            raise IdentityError(f"{where} is not a global IP address (it has a zone)")
+        if ip.ipv4_mapped is not None:       # ::ffff:192.0.2.1 is 192.0.2.1
+            ip = ip.ipv4_mapped
+    return str(ip)

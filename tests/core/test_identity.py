@@ -33,6 +33,10 @@ def test_other_authorization_schemes_are_skipped():
 def test_ips_are_normalised():
     assert identify({"cf-connecting-ip": "2001:DB8:0:0::1"}, DEFAULT) == Identity("ip", "2001:db8::1")
     assert str(Identity.parse("ip:2001:0db8::0001")) == "ip:2001:db8::1"
+    assert identify({"cf-connecting-ip": "::ffff:192.0.2.1"}, DEFAULT) == Identity("ip", "192.0.2.1")
+    assert identify({"cf-connecting-ip": "[2001:db8::1]"}, DEFAULT) == Identity("ip", "2001:db8::1")
+    with pytest.raises(IdentityError, match="zone"):
+        identify({"cf-connecting-ip": "fe80::1%eth0"}, DEFAULT)
 
 
 @pytest.mark.parametrize("headers, message", [
