@@ -75,6 +75,24 @@ export async function scenarios({ host, origin, results, say }) {
     return `429, Retry-After ${retryAfter}, "${body.title}"`;
   });
 
+  await results.check('a high-rate GCRA rule (6000/hour, burst 2) still limits on the edge', async () => {
+    // GCRA state is the arrival time scaled by the count (ms x 6000 > 2^53). Python ints
+    // above 2^53 become JS BigInt, which workerd's SqlStorage cannot bind (its bindings are
+    // null | string | number-as-double | ArrayBuffer, sql.c++), and INTEGERs above 2^53 come
+    // back as lossy doubles. A bucket that cannot store its state fails open: no limit at all.
+    const env = host.envWith({
+      TOLLGATE: { ...structuredClone(host.env.TOLLGATE), rules: [{ name: 'hot', limit: '6000/hour', burst: 2 }], overrides: {}, costs: {} },
+    });
+    const statuses = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await host.fetch(edgeRequest(`${BASE}/__tollgate/allow`, { headers: { 'x-api-key': 'conf-hot' } }), env);
+      statuses.push(r.status);
+      await r.arrayBuffer();
+    }
+    assert.deepEqual(statuses, [200, 200, 429], `statuses ${statuses}`);
+    return statuses.join(', ');
+  });
+
   await results.check('/__tollgate/allow answers the decision alone', async () => {
     const before = origin.received.length;
     const response = await host.fetch(edgeRequest(`${BASE}/__tollgate/allow`, { headers: { 'x-api-key': 'conf-allow' } }));
