@@ -41,6 +41,7 @@ class FlushReport:
     subrequests: int = 0            # everything: outbox RPCs + store calls
     acked_deleted: int = 0
     acked_kept: int = 0             # newer versions that arrived during the flush
+    ack_errors: int = 0             # acks that failed: those rows come back after FLUSH_LEASE_MS
     elapsed_ms: int = 0
     batches: list = field(default_factory=list)
 
@@ -127,6 +128,8 @@ class _Flush:
             rep.complete = True
         if held:  # stopped with leases and no write: hand them back now
             await self._release(held)
+        if rep.ack_errors:  # stored, but still in the outbox until their leases expire
+            rep.complete, rep.stopped = False, rep.stopped or "ack"
         if not rep.complete:
             rep.cursor = order[pos] if pos < len(order) else cursor
         rep.elapsed_ms = _now_ms() - self.started
@@ -151,8 +154,13 @@ class _Flush:
         rep.rows_written += result.rows
         rep.batches.append(len(batch))
         for index, lease_id in held:
-            acked = json.loads(await self.shard(index).ack(lease_id))
             rep.subrequests += 1
+            try:
+                acked = json.loads(await self.shard(index).ack(lease_id))
+            except Exception as exc:  # the rows are stored; the lease expires and they are re-sent, harmlessly
+                rep.ack_errors += 1
+                log.warning("flush: ack of shard %d lease failed: %s", index, exc)
+                continue
             rep.acked_deleted += acked["deleted"]
             rep.acked_kept += acked["kept"]
         return True
