@@ -63,13 +63,29 @@ async def ask_bucket(env: Any, ctx: Any, settings: Settings, identity: Identity,
     rules = resolution.rules
     try:
         stub = env.BUCKETS.getByName(client_key(settings.identity_secret, identity))
-        decision = decode_decision(await stub.decide(encode_decide(rules, cost)))
+        decision = decode_decision(await stub.decide(_payload(rules, cost)))
     except Exception as exc:  # the bucket (or its answer) failed: on_error decides
         return await _bucket_failed(env, ctx, resolution, exc)
     denied = not decision.allowed
     headers = ratelimit_headers(rules, decision.results, denied, decision.retry_after_ms,
                                 settings.config.legacy_headers)
     return Outcome(DENIED if denied else ALLOWED, decision, headers)
+
+
+_payloads: dict[tuple, str] = {}
+MAX_CACHED_PAYLOADS = 4096
+
+
+def _payload(rules: tuple, cost: int) -> str:
+    """`encode_decide(rules, cost)`, cached: a config yields few (rules, cost) pairs, and
+    the JSON text is the same for every client (the bucket never sees who asks)."""
+    key = (rules, cost)
+    text = _payloads.get(key)
+    if text is None:
+        if len(_payloads) >= MAX_CACHED_PAYLOADS:
+            _payloads.clear()
+        text = _payloads[key] = encode_decide(rules, cost)
+    return text
 
 
 def _closed_rule(resolution: Resolution) -> str | None:

@@ -9,8 +9,9 @@ imports `js` or `pyodide`; JS values are duck-typed (`to_py`, `getReader`).
 What the real SDK does (workers-runtime-sdk 1.9.5, see docs/architecture.md):
 - `request.method` is `HTTPMethod[...]` and raises for extension methods, so
   the method is read from `request.js_object.method` (a str);
-- `request.headers` builds a new `HTTPMessageMapping` on every access, so it
-  is read exactly once per request;
+- `request.headers` builds a new `HTTPMessageMapping` on every access (an
+  `http.client.HTTPMessage`, slow to fill), so the JS Headers behind it
+  (`request.js_object.headers`) are iterated once instead, as the SDK does;
 - `workers.fetch` wraps `pyodide.http.pyfetch`, which raises `OSError` when
   the network fails (the JS fetch rejected); the local shim does the same;
 - `Response(body)` accepts str, bytes, None or a JS ReadableStream.
@@ -72,10 +73,13 @@ class Incoming:
         # request.method would raise KeyError for an extension method (HTTPMethod[...]).
         method = js_object.method if js_object is not None else request.method
         self.method: str = (method if isinstance(method, str) else str(getattr(method, "value", method))).upper()
-        self.url: str = str(request.url)
+        self.url: str = str(js_object.url if js_object is not None else request.url)
+        # Iterate the JS Headers as the SDK itself does (utils._js_headers_to_http_message):
+        # `request.headers` would build an http.client.HTTPMessage first, on every access.
+        pairs = js_object.headers if js_object is not None else request.headers.items()
         items: HeaderList = []
         headers: dict[str, str] = {}
-        for name, value in request.headers.items():
+        for name, value in pairs:
             name = name.lower()
             items.append((name, value))
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
