@@ -184,6 +184,9 @@ class LocalEdge:
         return self
 
     async def stop(self) -> None:
+        """Graceful shutdown: stop listening, stop cron, let running alarms and waitUntil
+        tasks finish (bounded), commit and close every object's SQLite file."""
+        started = time.monotonic()
         if self._server is not None:
             await self._server.stop()
             self._server = None
@@ -200,6 +203,7 @@ class LocalEdge:
         for db in self.databases.values():
             db.close()
         await close_sessions()
+        log.info("stopped in %.2f s", time.monotonic() - started)
 
     async def __aenter__(self) -> "LocalEdge":
         return await self.start()
