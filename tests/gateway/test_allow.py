@@ -71,6 +71,9 @@ def test_cost_with_the_allow_token(tmp_path):
         assert status == 429 and json.loads(body)["rule"] == "search"
         status, headers, _ = await call(http, "GET", url, headers=who)       # the denial took nothing
         assert status == 200 and headers["RateLimit"].startswith('"search";r=0;')
+        # a cost no window could ever hold is a bad request, not an endless 429
+        status, headers, body = await call(http, "GET", url, headers={**who, **ALLOW, "Tollgate-Cost": "4"})
+        assert problem_of(400, headers, body)["rule"] == "search"
         # Authorization is the client's (a bearer identity), never the caller's token
         status, headers, body = await call(http, "GET", url, headers={
             **who, "Authorization": f"Bearer {SECRETS['ALLOW_TOKEN']}", "Tollgate-Cost": "1"})

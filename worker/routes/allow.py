@@ -105,6 +105,12 @@ async def handle_allow(incoming: Incoming, path: str, query: str, settings: Sett
         return blocked_reply(resolution.blocked_by)
     if not resolution.rules:
         return json_reply(200, ADMITTED)
+    if cost is not None:
+        too_big = next((r for r in resolution.rules if not r.shadow and cost > r.limit.capacity), None)
+        if too_big is not None:  # a 429 would say "retry later", but no later ever admits it
+            return problem_reply(400, "Bad cost", f'cost {cost} exceeds rule "{too_big.name}", which admits at '
+                                 f"most {too_big.limit.capacity} at once: it could never be admitted.",
+                                 rule=too_big.name)
     outcome = await ask_bucket(env, ctx, settings, identity, resolution,
                                cost if cost is not None else resolution.cost)
     if outcome.verdict == ALLOWED:
