@@ -39,6 +39,8 @@ def decide(rules: Sequence[Rule], states: Mapping[str, State | None], cost: int,
 
     `states` maps rule name to its stored state (missing or None: never used).
     """
+    if cost < 0:
+        raise ValueError(f"cost must be 0 or more, got {cost}")   # a negative cost would refund quota
     get = states.get
     if len(rules) == 1:                     # the common case, without the loop's bookkeeping
         name, limit, _, shadow, _ = rules[0]

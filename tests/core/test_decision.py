@@ -61,3 +61,9 @@ def test_cost_counts_against_every_rule():
     states, ds = run((Rule("m", Limit("sliding_window", 10, 60_000, 10)),), [T0, T0], cost=4)
     assert [d.results[0].remaining for d in ds] == [6, 2]
     assert not decide((Rule("m", Limit("sliding_window", 10, 60_000, 10)),), states, 3, T0).allowed
+
+
+def test_a_negative_cost_is_refused_not_refunded():
+    import pytest
+    with pytest.raises(ValueError, match="cost"):
+        decide((BURST,), {}, -1, T0)
