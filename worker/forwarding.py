@@ -20,8 +20,10 @@ INTERNAL_PREFIX = "tollgate-"
 # Set again by the outbound fetch from the URL and the body.
 REQUEST_RECOMPUTED = frozenset(("host", "content-length"))
 REQUEST_REPLACED = frozenset(("x-forwarded-proto", "x-forwarded-host"))
-# A buffered body is complete and decoded: its length and encoding headers no longer apply.
-DECODED_BODY_DROPPED = frozenset(("content-length", "content-encoding"))
+# A buffered body is complete: the platform recomputes its length. Its encoding is kept:
+# on the edge a buffered body only happens without a stream, and the local runtime's
+# fetch hands back the bytes as the origin encoded them (src/localedge/sdk/workers/fetch.py).
+BUFFERED_BODY_DROPPED = frozenset(("content-length",))
 
 # Tells the origin and the client that the bucket could not be asked (on_error = "open").
 UNCHECKED_HEADER = "Tollgate-Unchecked"
@@ -62,9 +64,9 @@ def request_headers(items: HeaderList, client_ip: str | None, scheme: str, host:
     return out
 
 
-def response_headers(items: HeaderList, decoded: bool) -> HeaderList:
-    """The origin's response headers to pass back; `decoded`: the body was buffered (see above)."""
+def response_headers(items: HeaderList, buffered: bool) -> HeaderList:
+    """The origin's response headers to pass back; `buffered`: the body was read into bytes."""
     drop = _connection_tokens(items) if "connection" in (n for n, _ in items) else ()
     return [(name, value) for name, value in items
             if not (name in HOP_BY_HOP or name in drop or name.startswith("proxy-")
-                    or (decoded and name in DECODED_BODY_DROPPED))]
+                    or (buffered and name in BUFFERED_BODY_DROPPED))]

@@ -113,7 +113,7 @@ async def proxy(incoming: Incoming, parts: Any, settings: Settings, env: Any, ct
     except OriginUnreachable as exc:
         log.warning("origin unreachable: %s %s: %s", method, url, exc)
         return problem_reply(502, "Origin unreachable", "The origin could not be reached.", added)
-    return Reply(answer.status, response_headers(answer.header_items, decoded=not answer.streamed) + added,
+    return Reply(answer.status, response_headers(answer.header_items, buffered=not answer.streamed) + added,
                  answer.body)
 
 

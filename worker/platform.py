@@ -104,8 +104,7 @@ def response(status: int, headers: HeaderList, body: Any = None) -> Any:
 # ----------------------------------------------------------------- outbound fetch
 class OriginResponse:
     """The origin's answer. `streamed`: `body` is the edge's ReadableStream, passed
-    through unread and still content-encoded as the headers say; otherwise `body`
-    is the complete, decoded bytes."""
+    through unread; otherwise `body` is the complete bytes."""
 
     __slots__ = ("status", "header_items", "body", "streamed")
 

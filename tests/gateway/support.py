@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import json
 import threading
 from contextlib import asynccontextmanager
@@ -124,6 +125,9 @@ class Origin:
                 "body_b64": base64.b64encode(body).decode()}
         with self._lock:
             self.received.append(seen)
+        if request.path == "/gzip":
+            return web.Response(body=gzip.compress(b"compressed hello " * 100),
+                                headers={"Content-Encoding": "gzip", "Content-Type": "text/plain"})
         parts = request.path.split("/")
         if len(parts) == 3 and parts[1] == "slow":
             await asyncio.sleep(int(parts[2]) / 1000)
