@@ -132,3 +132,28 @@ def test_more_than_100_bound_parameters_is_refused(state):
             with pytest.raises(Exception, match="too many SQL variables: 101"):
                 await stub.many_params(101)
     run(body())
+
+
+def test_a_call_back_into_an_object_awaiting_rpc_does_not_deadlock(state):
+    async def body():
+        async with edge(state) as e:
+            ns = e.env.COUNTERS
+            await ns.getByName("A").add(3)
+            assert await asyncio.wait_for(ns.getByName("A").bounce("B"), 2) == 3
+    run(body())
+
+
+def test_block_concurrency_while_in_the_constructor_holds_the_first_event(state):
+    async def body():
+        async with edge(state) as e:
+            assert await e.env.COUNTERS.getByName("warm").is_ready() is True
+    run(body())
+
+
+def test_key_value_storage(state):
+    async def body():
+        async with edge(state) as e:
+            out = await e.env.COUNTERS.getByName("kv").kv_roundtrip()
+            assert out == {"got": {"n": 1}, "many": {"a": {"n": 1}, "b": [1, 2]}, "listed": {"b": [1, 2]},
+                           "deleted": True, "after": None}
+    run(body())

@@ -80,6 +80,9 @@ def clone(value: Any) -> Any:
         return datetime.datetime.fromtimestamp(value.timestamp())
     if isinstance(value, BaseException):
         return Exception(str(value))  # JS Error keeps only the message
+    clone_method = getattr(value, "clone", None)
+    if hasattr(value, "js_object") and callable(clone_method):
+        return clone_method()  # Request / Response cross RPC as JS objects: a copy here
     raise _refuse(value)
 
 
