@@ -247,7 +247,10 @@ class LocalEdge:
         await self.scheduled(cron, at_ms)
 
     async def _run_alarm(self, key: tuple[str, str], name: str | None, info: Any) -> None:
-        await self._by_class[key[0]].run_alarm(key[1], name, info)
+        ns = self._by_class.get(key[0])
+        if ns is None:
+            raise RuntimeError(f"alarm for class {key[0]}, which this config no longer binds")
+        await ns.run_alarm(key[1], name, info)
 
     # ------------------------------------------------------------ in-process access
     def d1(self, binding: str) -> D1Database:

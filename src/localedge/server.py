@@ -32,6 +32,8 @@ log = logging.getLogger("localedge.server")
 
 _NO_FORWARD = frozenset(("content-length", "transfer-encoding", "connection", "keep-alive"))
 _ERROR_BODY = b"Worker threw exception"
+# Request body limit of the Free and Pro plans (developers.cloudflare.com/workers/platform/limits/#request-limits).
+MAX_BODY = 100 * 1024 * 1024
 
 
 def _is_internal(name: str) -> bool:
@@ -75,7 +77,7 @@ class EdgeServer:
             if lname[:3] == "cf-":
                 continue
             if lname == "x-forwarded-for":
-                xff = value
+                xff = value if xff is None else f"{xff}, {value}"
                 continue
             pairs.append((lname, value.strip()))
         pairs.append(("cf-connecting-ip", ip))
@@ -84,11 +86,13 @@ class EdgeServer:
         pairs.append(("cf-ray", f"{self._ray_prefix}{self._ray:08x}-LCL"))
         host = req.host or f"127.0.0.1:{self.port}"
         url = f"http://{host}{req.raw_path}"
-        reader = req.read if req.body_exists else None
+        reader = req.content.read if req.body_exists else None  # no 1 MiB cap: see MAX_BODY
         return Request(JsRequest(req.method, url, headers, b"" if reader is None else None, reader=reader))
 
     async def _handle(self, req: web.BaseRequest) -> web.StreamResponse:
         self.requests += 1
+        if (req.content_length or 0) > MAX_BODY:
+            return web.Response(status=413, text=f"request body over {MAX_BODY} bytes (Cloudflare's limit)\n")
         if req.path == "/__scheduled" and self.edge.test_scheduled:
             return await self._scheduled(req)
         try:

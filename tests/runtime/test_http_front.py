@@ -69,3 +69,12 @@ def test_outbound_fetch_reaches_the_origin_and_failures_are_oserror(state):
             with pytest.raises(OSError):
                 await fetch(f"http://127.0.0.1:{closed}/")
     run(body())
+
+
+def test_large_bodies_reach_the_worker_whole(state):
+    async def body():
+        payload = bytes(range(256)) * 8192  # 2 MiB: over aiohttp's default 1 MiB cap
+        async with edge(state) as e, aiohttp.ClientSession() as s:
+            async with s.post(f"{e.url}/echo", data=payload) as r:
+                assert r.status == 201 and await r.read() == payload
+    run(body())
