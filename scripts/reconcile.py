@@ -205,8 +205,8 @@ def drift_of(live: dict, stored: list[UsageRecord]) -> list[dict]:
             verdict = "in sync"
         out.append({"rule": rule, "period_start_ms": s["period_start_ms"], "live_version": s["version"],
                     "store_version": rec.version if rec else None, "diff": diff, "verdict": verdict})
-    live_rules = set(live.get("rules", {}))
-    for r in stored:
+    live_rules = {name for name, s in live.get("rules", {}).items() if "period_start_ms" in s}
+    for r in sorted(stored, key=lambda r: -r.period_start_ms):  # the latest period of each rule
         if r.rule not in live_rules:
             out.append({"rule": r.rule, "period_start_ms": r.period_start_ms, "live_version": None,
                         "store_version": r.version, "diff": {}, "verdict": "STORE AHEAD: bucket has no state"})
