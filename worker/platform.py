@@ -140,8 +140,10 @@ async def fetch_origin(url: str, method: str, headers: Iterable[tuple[str, str]]
     itself failed.
     """
     try:
-        return await asyncio.wait_for(_fetch(url, method, list(headers), body), timeout_s)
-    except asyncio.TimeoutError:
+        # asyncio.timeout (3.11+) cancels in place; wait_for would wrap the fetch in another Task.
+        async with asyncio.timeout(timeout_s):
+            return await _fetch(url, method, list(headers), body)
+    except TimeoutError:
         raise OriginTimeout(f"no answer from the origin within {timeout_s:g} s") from None
     except asyncio.CancelledError:
         raise
