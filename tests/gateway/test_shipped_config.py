@@ -1,0 +1,30 @@
+"""The wrangler.toml the repo ships is a valid gateway configuration, read the
+way the local runtime (and wrangler) read it."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from src.localedge.config import load_config
+from src.localedge.sdk import install
+from tests.gateway.support import ROOT
+
+install()
+from worker.settings import SettingsError, parse_settings  # noqa: E402
+
+
+def test_shipped_wrangler_toml_parses_into_settings():
+    values = load_config(ROOT / "wrangler.toml", dev_vars=ROOT / ".dev.vars.example").env_values()
+    settings = parse_settings(SimpleNamespace(**values))
+    assert settings.origin == "https://api.example.com"
+    assert [r.name for r in settings.config.rules] == ["burst", "search", "daily"]
+    assert settings.identity_secret and settings.admin_token and settings.allow_token
+
+
+def test_without_identity_secret_the_gateway_refuses_to_start_naming_it():
+    values = load_config(ROOT / "wrangler.toml", dev_vars=ROOT / "no-such-file").env_values()
+    try:
+        parse_settings(SimpleNamespace(**values))
+    except SettingsError as exc:
+        assert any(e.startswith("IDENTITY_SECRET: secret not set") for e in exc.errors), exc.errors
+    else:
+        raise AssertionError("settings parsed without IDENTITY_SECRET")
