@@ -62,6 +62,15 @@ _UPSERT = """INSERT INTO rule_state (rule, s0, s1, s2, period_start, allowed, ad
                admitted = excluded.admitted, denied = excluded.denied,
                shadow_denied = excluded.shadow_denied, version = excluded.version"""
 
+# Limiter state crosses as decimal text both ways. GCRA keeps ms x count (about 1e16 for
+# 6000/hour), above 2^53: on Cloudflare a Python int that large becomes a JS BigInt, which
+# ctx.storage.sql cannot bind, and an INTEGER that large reads back as a lossy double
+# (workerd src/workerd/api/sql.c++). Text into the INTEGER columns is stored as an exact
+# INTEGER; CAST(... AS TEXT) reads it back exactly. Found by tests/conformance; pinned by
+# tests/gateway/test_edge_conformance.py.
+_ROWS = ("SELECT rule, CAST(s0 AS TEXT) AS s0, CAST(s1 AS TEXT) AS s1, CAST(s2 AS TEXT) AS s2, "
+         "period_start, allowed, admitted, denied, shadow_denied, version, sent_version FROM rule_state")
+
 
 def migrate(sql: Sql) -> int:
     """Bring this object's storage to SCHEMA_VERSION; returns the version found before."""
@@ -101,7 +110,7 @@ class _Row:
     @classmethod
     def from_db(cls, d: dict) -> "_Row":
         row = cls(d["rule"], d["period_start"])
-        row.state = None if d["s0"] is None else (d["s0"], d["s1"], d["s2"])
+        row.state = None if d["s0"] is None else (int(d["s0"]), int(d["s1"]), int(d["s2"]))
         for f in ("allowed", "admitted", "denied", "shadow_denied", "version", "sent_version"):
             setattr(row, f, d[f])
         row.exists = True
@@ -162,7 +171,7 @@ class ClientBucket(DurableObject):
     def _load(self, names: list[str], period: int) -> dict[str, _Row]:
         marks = ",".join("?" * len(names))
         found = {d["rule"]: _Row.from_db(d) for d in
-                 self.sql.rows(f"SELECT * FROM rule_state WHERE rule IN ({marks})", *names)} if names else {}
+                 self.sql.rows(f"{_ROWS} WHERE rule IN ({marks})", *names)} if names else {}
         return {n: found.get(n) or _Row(n, period) for n in names}
 
     def _roll(self, row: _Row, period: int) -> None:
@@ -182,7 +191,7 @@ class ClientBucket(DurableObject):
     def _write(self, rows: list[_Row]) -> None:
         for row in rows:
             row.version += 1
-            s0, s1, s2 = row.state if row.state is not None else (None, None, None)
+            s0, s1, s2 = (str(v) for v in row.state) if row.state is not None else (None, None, None)
             self.sql.run(_UPSERT, row.rule, s0, s1, s2, row.period_start, row.allowed, row.admitted,
                          row.denied, row.shadow_denied, row.version, row.sent_version)
 
@@ -198,7 +207,7 @@ class ClientBucket(DurableObject):
     def pending(self) -> list[UsageRecord]:
         """Every change the outbox has not confirmed: dirty rows and closed periods."""
         out = [_Row.from_db(d).usage(self.client) for d in
-               self.sql.rows("SELECT * FROM rule_state WHERE version > sent_version")]
+               self.sql.rows(f"{_ROWS} WHERE version > sent_version")]
         out += [UsageRecord(self.client, d["rule"], d["period_start"], d["allowed"], d["admitted"], d["denied"],
                             d["shadow_denied"], d["version"])
                 for d in self.sql.rows("SELECT * FROM closed_usage")]
@@ -239,7 +248,7 @@ class ClientBucket(DurableObject):
     async def inspect(self, payload: str | None = None) -> str:
         """State and usage per rule; with a decide payload (cost 0) also remaining/reset per rule."""
         now = clock.now_ms()
-        rows = {d["rule"]: _Row.from_db(d) for d in self.sql.rows("SELECT * FROM rule_state ORDER BY rule")}
+        rows = {d["rule"]: _Row.from_db(d) for d in self.sql.rows(f"{_ROWS} ORDER BY rule")}
         out: dict[str, Any] = {"client": self.client, "now_ms": now, "rules": {}}
         for name, row in rows.items():
             out["rules"][name] = {

@@ -58,3 +58,51 @@ async def _scheduled_with_workerd_env(tmp_path):
         await default.scheduled(ScheduledController("*/5 * * * *", 0), workerd_env, ExecutionContext(e))
         assert store_totals(e.d1("USAGE_DB")) == {"burst": (3, 3, 1, 0)}
         assert json.loads(await shard.stats())["depth"] == 0
+
+
+# --------------------------------------------------------------------------- SQL numbers
+MAX_SAFE = 2**53 - 1
+
+
+class _WorkerdSql:
+    """`ctx.storage.sql` with workerd's number rules, over real SQLite.
+
+    A Python int crosses into JS as a Number only within +-(2^53 - 1); beyond, Pyodide's to_js
+    makes a BigInt, which SqlStorage.exec cannot bind (BindingValue is null | string | double |
+    bytes: cloudflare/workerd src/workerd/api/sql.h). INTEGER results come back as doubles
+    (sql.c++ "int64 ... coerce to a double"), which Pyodide turns into int when integral.
+    """
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def exec(self, query: str, *args):
+        for i, a in enumerate(args, 1):
+            if isinstance(a, int) and not isinstance(a, bool) and abs(a) > MAX_SAFE:
+                raise TypeError(f"SQL binding {i} is a BigInt ({a}): not a SqlStorage value")
+        cursor = self.inner.exec(query, *args)
+        cursor._rows = [{k: (int(float(v)) if isinstance(v, int) else v) for k, v in r.items()}
+                        for r in cursor._rows]
+        return cursor
+
+
+def test_a_gcra_rule_above_5000_per_period_still_limits_with_workerd_sql_numbers():
+    """GCRA state is ms x count: 6000/hour stores ~1e16, above 2^53. Found by the harness
+    (scenario "a high-rate GCRA rule ... still limits on the edge"): the bucket could not
+    store its state on Cloudflare and every request failed open."""
+    from src.localedge.sdk import install
+    install()
+    from durable_objects import clock
+    from src.tollgate.algorithms import Limit
+    from src.tollgate.rules import Match, Rule
+    from src.tollgate.wire import decode_decision, encode_decide
+    from tests.state.fakes import FakeStorage, make_bucket
+
+    storage = FakeStorage()
+    storage.sql = _WorkerdSql(storage.sql)
+    rules = (Rule("hot", Limit("gcra", 6000, 3_600_000, 2), Match(None, None)),)
+    with clock.use(lambda: 1_800_000_000_000):
+        bucket = make_bucket("client-hot", storage)
+        verdicts = [decode_decision(asyncio.run(bucket.decide(encode_decide(rules, 1)))).allowed
+                    for _ in range(3)]
+    assert verdicts == [True, True, False]
