@@ -8,6 +8,7 @@ import { edgeRequest } from './worker_host.mjs';
 
 const HERE = path.dirname(new URL(import.meta.url).pathname);
 export const DECISIONS = 400;
+export const BATCHES = 4;
 const WARMUP = 40;
 export const GOALS = { importMs: 150, cpuMsPerDecision: 0.3 };
 
@@ -23,7 +24,11 @@ export function benchConfig(base) {
   return cfg;
 }
 
-/** CPU and wall time per request of `path`, after a warm-up; optional cProfile of the loop. */
+/**
+ * CPU and wall time per request of `path`: after a warm-up, BATCHES batches of DECISIONS/BATCHES
+ * requests; the figure is the cheapest batch (the machine's other load only ever adds).
+ * Optional cProfile of the whole loop.
+ */
 async function pyodideLoop(host, env, path, { profile = false } = {}) {
   const one = async () => {
     const r = await host.fetch(edgeRequest(`https://tollgate.example${path}`, { headers: { 'x-api-key': 'bench-client' } }), env);
@@ -32,24 +37,29 @@ async function pyodideLoop(host, env, path, { profile = false } = {}) {
   };
   for (let i = 0; i < WARMUP; i++) await one();
   if (profile) host.py.runPython('import cProfile; _bench_prof = cProfile.Profile(); _bench_prof.enable()');
-  const wall = performance.now();
-  const cpu = process.cpuUsage();
-  for (let i = 0; i < DECISIONS; i++) await one();
-  const used = process.cpuUsage(cpu);
-  const wallMs = (performance.now() - wall) / DECISIONS;
+  const per = DECISIONS / BATCHES;
+  let best = { cpuMs: Infinity, wallMs: Infinity };
+  for (let b = 0; b < BATCHES; b++) {
+    const wall = performance.now();
+    const cpu = process.cpuUsage();
+    for (let i = 0; i < per; i++) await one();
+    const used = process.cpuUsage(cpu);
+    const cpuMs = (used.user + used.system) / 1000 / per;
+    if (cpuMs < best.cpuMs) best = { cpuMs, wallMs: (performance.now() - wall) / per };
+  }
   if (profile) {
     host.py.runPython(`_bench_prof.disable()
 import pstats
 pstats.Stats(_bench_prof).sort_stats("tottime").print_stats(30)
 del _bench_prof`);
   }
-  return { cpuMs: (used.user + used.system) / 1000 / DECISIONS, wallMs };
+  return best;
 }
 
 function cpython(python, bundleDir, boot, tollgate) {
   // -B: compile the bundle from source as Pyodide does, and leave no __pycache__ behind.
   const run = spawnSync(python, ['-B', path.join(HERE, '..', 'py', 'cpython_bench.py'),
-    '--bundle', bundleDir, '--root', boot.root, '--decisions', String(DECISIONS), '--warmup', String(WARMUP),
+    '--bundle', bundleDir, '--root', boot.root, '--decisions', String(DECISIONS), '--batches', String(BATCHES), '--warmup', String(WARMUP),
     '--tollgate-json', JSON.stringify(tollgate), '--secrets-json', JSON.stringify(boot.project.secrets ?? {})],
   { encoding: 'utf8', cwd: boot.root });
   if (run.status !== 0) throw new Error(`cpython_bench.py failed (exit ${run.status}):\n${run.stdout}\n${run.stderr}`);

@@ -30,14 +30,21 @@ def _timed_import(name: str) -> tuple[object, float]:
     return module, (time.perf_counter() - started) * 1000
 
 
-async def _loop(edge, path: str, n: int, request_for) -> tuple[float, float]:
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    for _ in range(n):
-        response = await edge.dispatch_fetch(request_for(path))
-        if response.status != 200:
-            raise SystemExit(f"{path} answered {response.status}: {await response.text()}")
-        await response.bytes()
-    return (time.process_time() - cpu0) * 1000 / n, (time.perf_counter() - wall0) * 1000 / n
+async def _loop(edge, path: str, n: int, request_for, batches: int = 1) -> tuple[float, float]:
+    """CPU and wall ms per request: the cheapest of `batches` batches (other load only adds)."""
+    best = (float("inf"), float("inf"))
+    per = max(1, n // batches)
+    for _ in range(batches):
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        for _ in range(per):
+            response = await edge.dispatch_fetch(request_for(path))
+            if response.status != 200:
+                raise SystemExit(f"{path} answered {response.status}: {await response.text()}")
+            await response.bytes()
+        cpu = (time.process_time() - cpu0) * 1000 / per
+        if cpu < best[0]:
+            best = (cpu, (time.perf_counter() - wall0) * 1000 / per)
+    return best
 
 
 async def main() -> None:
@@ -46,6 +53,7 @@ async def main() -> None:
     ap.add_argument("--root", required=True, type=Path)
     ap.add_argument("--decisions", type=int, default=400)
     ap.add_argument("--warmup", type=int, default=40)
+    ap.add_argument("--batches", type=int, default=4)
     ap.add_argument("--tollgate-json", required=True)
     ap.add_argument("--secrets-json", default="{}", help="the secrets the Pyodide side gets (.dev.vars.example)")
     args = ap.parse_args()
@@ -82,9 +90,9 @@ async def main() -> None:
                 return Request(JsRequest("GET", f"https://tollgate.example{path}", headers, b""))
 
             await _loop(edge, "/__tollgate/allow", args.warmup, request_for)
-            cpu, wall = await _loop(edge, "/__tollgate/allow", args.decisions, request_for)
+            cpu, wall = await _loop(edge, "/__tollgate/allow", args.decisions, request_for, args.batches)
             await _loop(edge, "/__tollgate/health", args.warmup, request_for)
-            health_cpu, _ = await _loop(edge, "/__tollgate/health", args.decisions, request_for)
+            health_cpu, _ = await _loop(edge, "/__tollgate/health", args.decisions, request_for, args.batches)
         finally:
             await edge.stop()
     print(json.dumps({
