@@ -18,8 +18,11 @@ Each target gets a throughput run (--connections concurrent connections)
 and a latency run (one connection: p50/p99 without queueing). "Gateway adds"
 is the gateway's p50 minus the direct origin's p50 on one connection.
 
-    scripts/bench gateway [--duration 10] [--connections 32] [--clients 100]
+    scripts/bench gateway [--duration 10] [--connections 32] [--clients 100] [--rounds 1]
                           [--generator auto|wrk|aiohttp] [--profile]
+
+On a shared machine other processes steal CPU: --rounds N keeps each target's
+best round, and the load average is printed beside the figures.
 
 --profile runs the runtime under cProfile and prints where its time went.
 """
@@ -232,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--connections", type=int, default=32, help="concurrent connections in throughput runs")
     p.add_argument("--clients", type=int, default=100, help="distinct API keys (Durable Objects) in the load")
     p.add_argument("--generator", choices=("auto", "wrk", "aiohttp"), default="auto")
+    p.add_argument("--rounds", type=int, default=1, help="repeat every target; keep the best round of each")
     p.add_argument("--profile", action="store_true", help="run the runtime under cProfile and print the top")
     p.add_argument("--origin-server", help=argparse.SUPPRESS)
     p.add_argument("--loadgen", help=argparse.SUPPRESS)
@@ -261,11 +265,18 @@ def main(argv: list[str] | None = None) -> int:
     targets = [("origin direct", f"{origin}/v1/items"), ("gateway → origin", f"{edge}/v1/items"),
                ("/__tollgate/allow", f"{edge}/__tollgate/allow/v1/items")]
     results: dict[str, dict] = {}
+    load_before = os.getloadavg()[0]
     try:
-        for name, url in targets:
-            gen.run(url, args.connections, 2)        # warm up: imports, SQLite files, connection pools
-            results[name] = {"load": gen.run(url, args.connections, args.duration),
-                             "one": gen.run(url, 1, args.duration / 2)}
+        for _ in range(args.rounds):
+            for name, url in targets:
+                gen.run(url, args.connections, 2)        # warm up: imports, SQLite files, connection pools
+                load = gen.run(url, args.connections, args.duration)
+                one = gen.run(url, 1, args.duration / 2)
+                best = results.setdefault(name, {"load": load, "one": one})
+                if load["rps"] > best["load"]["rps"]:
+                    best["load"] = load
+                if one["p50_us"] < best["one"]["p50_us"]:
+                    best["one"] = one
     finally:
         stop(edge_proc)
         stop(origin_proc)
@@ -273,7 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     import platform
     print(f"\nTollgate gateway benchmark: {platform.python_implementation()} {platform.python_version()}, "
           f"{os.cpu_count()} cores, load generator: {'wrk 1 thread' if kind == 'wrk' else 'aiohttp subprocess'}, "
-          f"{args.clients} clients, state in SQLite on disk ({state})\n")
+          f"{args.clients} clients, state in SQLite on disk ({state}), "
+          f"best of {args.rounds} round(s), load average {load_before:.1f} before / "
+          f"{os.getloadavg()[0]:.1f} after\n")
     print(f"| target | req/s ({args.connections} conn) | p50 / p99 ms ({args.connections} conn) "
           f"| p50 / p99 ms (1 conn) | non-2xx |")
     print("|---|---:|---:|---:|---:|")
