@@ -166,7 +166,7 @@ def measure_once(run: Run, stream: list[str]) -> tuple[float, int]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--requests", type=int, default=200_000, help="decisions per run (default 200000)")
+    ap.add_argument("--requests", type=int, default=150_000, help="decisions per run (default 150000)")
     ap.add_argument("--repeat", type=int, default=3, help="runs per implementation; the best counts")
     args = ap.parse_args(argv)
     stream = workload(args.requests)
