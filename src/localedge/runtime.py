@@ -31,6 +31,7 @@ from workers.fetch import close_sessions  # noqa: E402  (after sdk.install)
 
 from src.localedge.cron import CronScheduler  # noqa: E402
 from src.localedge.d1 import D1Database  # noqa: E402
+from src.localedge.durable.closer import drain  # noqa: E402
 from src.localedge.durable.alarms import BASE_RETRY_DELAY_S, AlarmScheduler  # noqa: E402
 from src.localedge.durable.namespace import DurableObjectNamespace  # noqa: E402
 from src.localedge.server import EdgeServer  # noqa: E402
@@ -200,6 +201,7 @@ class LocalEdge:
             await asyncio.wait(list(self._tasks), timeout=5)
         for ns in set(self.namespaces.values()):
             ns.close()
+        await asyncio.get_running_loop().run_in_executor(None, drain)
         for db in self.databases.values():
             db.close()
         await close_sessions()

@@ -298,11 +298,11 @@ class DurableObjectNamespace:
                 self.evict(slot)
                 excess -= 1
 
-    def evict(self, slot: _Slot, force: bool = False) -> None:
+    def evict(self, slot: _Slot, force: bool = False, fast: bool = False) -> None:
         self._live.pop(slot.id._hex, None)
         if slot.storage is not None:
             try:
-                slot.storage.close()
+                slot.storage.close(fast)
             except Exception:  # pragma: no cover - closing a broken connection
                 log.exception("closing %s storage", self.class_name)
         slot.instance = slot.storage = slot.state = None
@@ -313,7 +313,7 @@ class DurableObjectNamespace:
 
     def close(self) -> None:
         for slot in list(self._live.values()):
-            self.evict(slot, force=True)
+            self.evict(slot, force=True, fast=True)
 
     # ------------------------------------------------------------ in-process inspection
     def storage_path(self, name: str) -> Path:

@@ -24,6 +24,7 @@ from typing import Any, Awaitable, Callable, Iterator
 
 from workers import JsDict
 
+from src.localedge.durable.closer import close_later
 from src.localedge.sqlsplit import split_statements
 
 MAX_BOUND_PARAMETERS = 100
@@ -179,12 +180,13 @@ class DurableObjectStorage:
                 self._conn.execute("PRAGMA synchronous=NORMAL")
                 self._unsynced = False
 
-    def close(self) -> None:
+    def close(self, fast: bool = False) -> None:
+        """Commit, then let the closer thread close the file (see closer.py)."""
         if self.closed:
             return
         self.end_event()
         self.closed = True
-        self._conn.close()
+        close_later(self._conn, fast)
 
     # ------------------------------------------------------------ alarms
     async def setAlarm(self, scheduled_time: Any, options: Any = None) -> None:
