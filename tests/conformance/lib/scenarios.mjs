@@ -1,6 +1,7 @@
 // Phase B scenarios: what a user of the gateway would notice, driven through the
 // bundle on Pyodide with Node's native Request, Durable Object RPC through the SDK.
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { edgeRequest } from './worker_host.mjs';
 
 const BASE = 'https://tollgate.example';
@@ -132,6 +133,17 @@ export async function scenarios({ host, origin, results, say }) {
     return `GET 200, DELETE ${reset.status}, no token ${anonymous.status}`;
   });
 
+  await results.check('an unreachable origin answers 502 problem+json (Node fetch error through pyfetch)', async () => {
+    const closed = await new Promise((resolve) => {
+      const srv = net.createServer();
+      srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
+    });
+    const env = host.envWith({ ORIGIN_URL: `http://127.0.0.1:${closed}` });
+    const response = await host.fetch(edgeRequest(`${BASE}/v1/items`, { headers: { 'x-api-key': 'conf-502' } }), env);
+    const body = await problem(response, 502);
+    return `502 "${body.title}"`;
+  });
+
   await results.check('cron flush: alarms push usage to the outbox, scheduled() writes it to D1', async () => {
     const alarms = await host.objects.runAlarms(); // every pending alarm, as if its time had come
     const failedAlarms = alarms.filter((a) => !a.ok);
@@ -148,4 +160,15 @@ export async function scenarios({ host, origin, results, say }) {
     assert.ok(sum('burst', 'allowed') >= admitted.gateway, `burst allowed ${sum('burst', 'allowed')}`);
     return `${alarms.length} alarms, ${rows.length} usage rows in D1`;
   });
+
+  await results.check('/__tollgate/metrics after the flush shows the D1 totals', async () => {
+    const url = `${BASE}/__tollgate/metrics`;
+    const response = await host.fetch(edgeRequest(url, { headers: { authorization: `Bearer ${adminToken}` } }));
+    const text = await response.text();
+    assert.equal(response.status, 200, `status ${response.status}: ${text.slice(0, 200)}`);
+    const line = text.split('\n').find((l) => l.startsWith('tollgate_decisions_total{') && l.includes('rule="tight"') && l.includes('result="denied"'));
+    assert.ok(line && line.trim().endsWith(' 1'), `denied total for rule "tight": ${line}`);
+    return line;
+  });
 }
+
