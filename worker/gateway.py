@@ -113,8 +113,8 @@ async def proxy(incoming: Incoming, parts: Any, settings: Settings, env: Any, ct
     except OriginUnreachable as exc:
         log.warning("origin unreachable: %s %s: %s", method, url, exc)
         return problem_reply(502, "Origin unreachable", "The origin could not be reached.", added)
-    return Reply(answer.status, response_headers(answer.header_items, buffered=not answer.streamed) + added,
-                 answer.body)
+    buffered = answer.body is not None and not answer.streamed   # HEAD/204/304 keep their Content-Length
+    return Reply(answer.status, response_headers(answer.header_items, buffered) + added, answer.body)
 
 
 def misconfigured(exc: SettingsError, env: Any, incoming: Incoming) -> Reply:

@@ -72,7 +72,8 @@ class Incoming:
         js_object = getattr(request, "js_object", None)
         # request.method would raise KeyError for an extension method (HTTPMethod[...]).
         method = js_object.method if js_object is not None else request.method
-        self.method: str = (method if isinstance(method, str) else str(getattr(method, "value", method))).upper()
+        # As the platform normalised it (fetch upper-cases the standard methods only; others are case-sensitive).
+        self.method: str = method if isinstance(method, str) else str(getattr(method, "value", method))
         self.url: str = str(js_object.url if js_object is not None else request.url)
         # Iterate the JS Headers as the SDK itself does (utils._js_headers_to_http_message):
         # `request.headers` would build an http.client.HTTPMessage first, on every access.
