@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any, Iterable, Iterator
 
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_NAMES: dict[str, str] = {}  # header names already validated -> lower-case (a hot path)
 
 
 class HTTPMessageMapping(http.client.HTTPMessage, Mapping):
@@ -49,10 +50,15 @@ class JsHeaders:
 
     @staticmethod
     def _name(name: Any) -> str:
-        name = str(name)
-        if not _TOKEN.match(name):
-            raise TypeError(f"Invalid header name: {name!r}")
-        return name.lower()
+        known = _NAMES.get(name)
+        if known is not None:
+            return known
+        text = str(name)
+        if not _TOKEN.match(text):
+            raise TypeError(f"Invalid header name: {text!r}")
+        if len(_NAMES) < 4096 and isinstance(name, str):
+            _NAMES[name] = text.lower()
+        return text.lower()
 
     @staticmethod
     def _value(value: Any) -> str:
@@ -128,6 +134,8 @@ def to_js_headers(headers: Any) -> JsHeaders:
 def to_http_message(headers: JsHeaders) -> HTTPMessageMapping:
     """The SDK's `_js_headers_to_http_message` (without the preserve-commas compat flag)."""
     result = HTTPMessageMapping()
-    for key, val in headers.entries():
-        result[key] = val.strip()
+    # Same content as `result[key] = val` per pair: the compat32 policy of
+    # http.client.HTTPMessage stores (name, value) unchanged; filling the list
+    # at once skips its per-header call overhead.
+    result._headers = [(key, val.strip()) for key, val in headers.entries()]
     return result
