@@ -80,6 +80,7 @@ def test_overrides_replace_drop_and_block():
     res = cfg.resolve(Identity("key", "partner-key-123"), "GET", "/v1/x")
     assert [r.name for r in res.rules] == ["burst"]                      # daily is unlimited
     assert (res.rules[0].limit.count, res.rules[0].limit.burst) == (100, 200)   # burst ratio kept
+    # "blocked" refuses the client outright, also where the named rule does not match
     blocked = cfg.resolve(Identity("ip", "192.0.2.66"), "GET", "/v1/x")
     assert blocked.blocked_by == "search" and blocked.rules == ()
     # the base rules are untouched for everyone else
