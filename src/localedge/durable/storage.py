@@ -123,7 +123,9 @@ class SqlStorage:
             raise SqlError(f"too many SQL variables: {len(bindings)} bound parameters, "
                            f"Durable Object SQL allows at most {MAX_BOUND_PARAMETERS}")
         conn = self._conn
-        if self.in_event and not conn.in_transaction:
+        if self.in_event and not conn.in_transaction and query.lstrip()[:6].upper() != "SELECT":
+            # the event's transaction starts at its first statement that may write; a plain
+            # SELECT needs none (this object's events are serialized, nobody else writes the file)
             conn.execute("BEGIN")
         before = conn.total_changes
         try:
