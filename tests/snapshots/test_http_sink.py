@@ -44,6 +44,12 @@ async def depth(env):
     return found
 
 
+async def close_fetch_sessions() -> None:
+    """The runtime's workers.fetch keeps one client session per loop; LocalEdge.stop closes it."""
+    from workers.fetch import close_sessions
+    await close_sessions()
+
+
 def with_receiver(test):
     async def body():
         rx = Receiver(SECRET.encode())
@@ -52,6 +58,7 @@ def with_receiver(test):
             await test(rx, url)
         finally:
             await rx.stop()
+            await close_fetch_sessions()
     return lambda: asyncio.run(body())
 
 
@@ -120,8 +127,14 @@ def test_network_error_is_retried_then_reported():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed once we leave: connection refused
     sink = HttpSink(f"http://127.0.0.1:{port}/usage", SECRET.encode(), attempts=3, backoff_ms=1)
+    async def write():
+        try:
+            return await sink.write(recs(2), 0)
+        finally:
+            await close_fetch_sessions()
+
     with pytest.raises(StoreError) as err:
-        asyncio.run(sink.write(recs(2), 0))
+        asyncio.run(write())
     assert not err.value.permanent and err.value.subrequests == 3
 
 
