@@ -34,6 +34,17 @@ class _Counts:
         settings.register_profile("pyodide-conformance", parent=settings.default, deadline=None)
         settings.load_profile("pyodide-conformance")
 
+    def pytest_collection_modifyitems(self, config, items) -> None:
+        # A test module that imports subprocess drives a host program (e.g. scripts/bench core
+        # with CPython-only peers); Pyodide, like Workers, cannot start processes.
+        import subprocess
+
+        skip = pytest.mark.skip(reason="starts a process: Pyodide, like Workers, has none")
+        for item in items:
+            module = getattr(item, "module", None)
+            if module is not None and subprocess in vars(module).values():
+                item.add_marker(skip)
+
     def pytest_collectreport(self, report) -> None:
         if report.failed:
             self.outcomes[report.nodeid or "<collection>"] = "failed"
