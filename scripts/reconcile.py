@@ -41,13 +41,16 @@ class ReconcileError(Exception):
 
 # ------------------------------------------------------------------ store
 def find_local_d1(state: Path, binding: str = "USAGE_DB") -> Path:
-    """The local runtime keeps D1 databases under its state folder."""
-    candidates = sorted(p for p in state.rglob("*.sqlite*") if binding.lower() in str(p).lower()
-                        or "d1" in str(p.parent).lower())
-    candidates = [p for p in candidates if not p.name.endswith(("-wal", "-shm"))]
-    if not candidates:
-        raise ReconcileError(f"no D1 database for {binding} under {state}; pass --db PATH")
-    return candidates[0]
+    """The local runtime keeps D1 at <state>/d1/<binding>.sqlite (src/localedge/README.md);
+    `wrangler dev --persist-to <state>` keeps it under <state>/v3/d1/."""
+    ours = state / "d1" / f"{binding}.sqlite"
+    if ours.exists():
+        return ours
+    theirs = sorted(p for p in (state / "v3" / "d1").rglob("*.sqlite") if p.name != "metadata.sqlite") \
+        if (state / "v3" / "d1").is_dir() else []
+    if len(theirs) == 1:
+        return theirs[0]
+    raise ReconcileError(f"no D1 database for {binding} under {state} (looked for {ours}); pass --db PATH")
 
 
 def open_store(db: str | None, state: str) -> sqlite3.Connection:
