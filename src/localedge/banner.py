@@ -54,12 +54,14 @@ def render(config: EdgeConfig, env_values: dict[str, Any], url: str, state_dir: 
         out.append(f"  cron triggers: {', '.join(config.crons)}  (try: curl '{url}/__scheduled?cron={config.crons[0].replace(' ', '+')}')")
     tollgate = _plain(env_values.get("TOLLGATE"))
     rules = tollgate.get("rules", []) if isinstance(tollgate, dict) else []
+    rules = [r for r in rules if isinstance(r, dict)] if isinstance(rules, list) else []
     if rules:
         out += ["", "Rules:"]
         for r in rules:
             extra = " (shadow)" if r.get("shadow") else ""
             burst = f", burst {r['burst']}" if "burst" in r else ""
-            out.append(f"  {r.get('name', '?'):<10} {r.get('limit', '?'):<14} {r.get('algorithm', 'gcra')}{burst}{extra}")
+            out.append(f"  {str(r.get('name', '?')):<10} {str(r.get('limit', '?')):<14} "
+                       f"{r.get('algorithm', 'gcra')}{burst}{extra}")
     ident = _identity_header(tollgate if isinstance(tollgate, dict) else {})
     burst_n = 2 * _capacity(rules[0]) if rules else 50
     h = " ".join(shlex.quote(a) for a in ident)

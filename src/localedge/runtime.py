@@ -144,6 +144,13 @@ class LocalEdge:
         return config
 
     async def start(self) -> "LocalEdge":
+        try:
+            return await self._start()
+        except BaseException:
+            await self.stop()  # a half-started runtime leaves no timers or open files behind
+            raise
+
+    async def _start(self) -> "LocalEdge":
         config = self.config or self.load()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.module = import_main(config)
@@ -197,6 +204,7 @@ class LocalEdge:
             self._cron_task = None
         if self.alarms is not None:
             await self.alarms.stop()
+            self.alarms = None
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
         for ns in set(self.namespaces.values()):
@@ -204,6 +212,7 @@ class LocalEdge:
         await asyncio.get_running_loop().run_in_executor(None, drain)
         for db in self.databases.values():
             db.close()
+        self.databases.clear()
         await close_sessions()
         log.info("stopped in %.2f s", time.monotonic() - started)
 

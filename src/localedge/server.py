@@ -52,9 +52,10 @@ class EdgeServer:
 
     async def start(self, host: str, port: int) -> int:
         server = web.Server(self._handle, access_log=None, handler_cancellation=False)
-        self._runner = web.ServerRunner(server, access_log=None)
+        # in-flight requests get 5 s to finish at shutdown (aiohttp's default is 60 s)
+        self._runner = web.ServerRunner(server, access_log=None, shutdown_timeout=5.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, reuse_address=True)
+        site = web.TCPSite(self._runner, host, port, reuse_address=True, backlog=1024)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]
         return self.port

@@ -28,6 +28,34 @@ from src.localedge.durable.closer import close_later
 from src.localedge.sqlsplit import split_statements
 
 MAX_BOUND_PARAMETERS = 100
+# On the edge a Python int crosses into JS as a Number only up to 2^53 - 1 (beyond, Pyodide
+# makes a BigInt, which SqlStorage.exec cannot bind), and an INTEGER comes back as a double
+# (cloudflare/workerd src/workerd/api/sql.h BindingValue, sql.c++ "coerce to a double").
+MAX_SAFE_INTEGER = 2**53 - 1
+# SqlStorageRegulator::allowTransactions (workerd src/workerd/api/sql.c++) refuses these.
+_TRANSACTION_WORDS = ("BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE")
+_TRANSACTION_REFUSED = (
+    "To execute a transaction, please use the state.storage.transaction() or "
+    "state.storage.transactionSync() APIs instead of the SQL BEGIN TRANSACTION or SAVEPOINT "
+    "statements. The JavaScript API is safer because it will automatically roll back on "
+    "exceptions, and because it interacts correctly with Durable Objects' automatic atomic "
+    "write coalescing.")
+
+
+def _check_bindings(bindings: tuple) -> None:
+    for i, value in enumerate(bindings, 1):
+        if type(value) is int and not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            raise TypeError(f"SQL binding {i} ({value}) is beyond 2^53: on Cloudflare it becomes a JS "
+                            "BigInt, which ctx.storage.sql cannot bind; store it as text")
+
+
+def _as_js_numbers(rows: list[tuple]) -> list[tuple]:
+    """INTEGERs beyond 2^53 as the edge returns them: through a double (lossy)."""
+    def unsafe(v: Any) -> bool:
+        return type(v) is int and not -MAX_SAFE_INTEGER <= v <= MAX_SAFE_INTEGER
+    if not any(unsafe(v) for r in rows for v in r):
+        return rows
+    return [tuple(int(float(v)) if unsafe(v) else v for v in r) for r in rows]
 
 
 class SqlError(Exception):
@@ -122,6 +150,11 @@ class SqlStorage:
         if len(bindings) > MAX_BOUND_PARAMETERS:
             raise SqlError(f"too many SQL variables: {len(bindings)} bound parameters, "
                            f"Durable Object SQL allows at most {MAX_BOUND_PARAMETERS}")
+        if bindings:
+            _check_bindings(bindings)
+        head = query.lstrip()[:9].upper()
+        if head.startswith(_TRANSACTION_WORDS) and head.split(None, 1)[0].rstrip(";") in _TRANSACTION_WORDS:
+            raise SqlError(_TRANSACTION_REFUSED)
         conn = self._conn
         if self.in_event and not conn.in_transaction and query.lstrip()[:6].upper() != "SELECT":
             # the event's transaction starts at its first statement that may write; a plain
@@ -136,7 +169,7 @@ class SqlStorage:
                     raise
                 cur = self._exec_script(query, bindings)
             desc = cur.description
-            rows = cur.fetchall() if desc is not None else []
+            rows = _as_js_numbers(cur.fetchall()) if desc is not None else []
         except sqlite3.Error as exc:
             raise SqlError(f"{exc}: SQLITE_ERROR") from None
         written = conn.total_changes - before
