@@ -41,16 +41,19 @@ def decide(rules: Sequence[Rule], states: Mapping[str, State | None], cost: int,
     """
     if cost < 0:
         raise ValueError(f"cost must be 0 or more, got {cost}")   # a negative cost would refund quota
-    get = states.get
     if len(rules) == 1:                     # the common case, without the loop's bookkeeping
-        name, limit, _, shadow, _ = rules[0]
-        allowed, state, remaining, reset, retry = KERNELS[limit[0]](limit, get(name), cost, now_ms)
-        result = _new(RuleResult, (name, allowed, shadow, remaining, reset, retry))
+        rule = rules[0]
+        name = rule[0]
+        limit = rule[1]
+        allowed, state, remaining, reset, retry = KERNELS[limit[0]](limit, states.get(name), cost, now_ms)
         if allowed:
-            return _new(Decision, (True, None, 0, (result,), {name: state}))
-        if shadow:
+            return _new(Decision, (True, None, 0, (_new(RuleResult, (name, True, rule[3], remaining, reset, 0)),),
+                                   {name: state}))
+        result = _new(RuleResult, (name, False, rule[3], remaining, reset, retry))
+        if rule[3]:                         # shadow: reported, never denies
             return _new(Decision, (True, None, 0, (result,), {}))
         return _new(Decision, (False, name, retry, (result,), {}))
+    get = states.get
     results = []
     new_states: dict[str, State] = {}
     denied_by = None
