@@ -139,7 +139,7 @@ class _Flush:
         rep = self.report
         t0 = _now_ms()
         try:
-            result = await self.store.write(batch, t0)
+            result = await self.store.write(batch, t0, self.started + self.cfg.time_budget_ms)
         except StoreError as exc:
             rep.store_errors += 1
             rep.store_calls += exc.subrequests

@@ -81,8 +81,8 @@ def test_newer_snapshot_arriving_during_a_flush_is_kept_for_the_next_run():
     shard = env.OUTBOX.getByName("shard-0")
     real_write = D1Store.write
 
-    async def write_then_race(self, records, now_ms):
-        result = await real_write(self, records, now_ms)
+    async def write_then_race(self, records, now_ms, deadline_ms=None):
+        result = await real_write(self, records, now_ms, deadline_ms)
         await shard.put(encode_rows(recs(1, version=2, allowed=7)))  # bucket pushes mid-flush
         return result
 

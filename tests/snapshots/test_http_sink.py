@@ -143,3 +143,18 @@ def test_sink_config_errors_name_the_variable():
         HttpSink.from_env(SimpleNamespace(SNAPSHOT_SINK_URL="http://x/"))
     with pytest.raises(ValueError, match="SNAPSHOT_SINK_URL"):
         HttpSink.from_env(SimpleNamespace(SNAPSHOT_SINK_URL="ftp://x/", SNAPSHOT_SINK_SECRET="s"))
+
+
+@with_receiver
+async def _deadline(rx, url):
+    import time
+    sink = HttpSink(url, SECRET.encode(), attempts=10, backoff_ms=400)
+    rx.fail_next = [503] * 10
+    started = time.monotonic()
+    with pytest.raises(StoreError, match="out of time"):
+        await sink.write(recs(3), 0, deadline_ms=int(time.time() * 1000) + 1000)
+    assert time.monotonic() - started < 1.5 and len(rx.requests) == 2  # 400 ms, then 800 ms would pass it
+
+
+def test_retries_stop_at_the_flush_deadline():
+    _deadline()

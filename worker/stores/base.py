@@ -33,7 +33,10 @@ class UsageStore(Protocol):
     name: str
     max_rows_per_call: int
 
-    async def write(self, records: Sequence[UsageRecord], now_ms: int) -> WriteResult: ...
+    async def write(self, records: Sequence[UsageRecord], now_ms: int,
+                    deadline_ms: int | None = None) -> WriteResult:
+        """Confirm every record or raise StoreError; give up retrying at `deadline_ms` (epoch ms)."""
+        ...
 
     async def totals(self) -> dict[str, dict[str, int]] | None:
         """Per rule: allowed, admitted, denied, shadow_denied over everything stored; None if unreadable."""

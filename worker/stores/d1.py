@@ -60,7 +60,8 @@ class D1Store:
             raise ValueError("SNAPSHOT_STORE=d1 needs a D1 binding named USAGE_DB in wrangler.toml")
         return cls(db, env_int(env, "D1_STATEMENTS_PER_BATCH", 100, minimum=1))
 
-    async def write(self, records: Sequence[UsageRecord], now_ms: int) -> WriteResult:
+    async def write(self, records: Sequence[UsageRecord], now_ms: int,
+                    deadline_ms: int | None = None) -> WriteResult:
         rows = merge_highest_version(records)
         if not rows:
             return WriteResult(0, 0, 0)

@@ -64,7 +64,9 @@ class HttpSink:
             SIGNATURE_HEADER: sign(self.secret, timestamp_s, body),
         }
 
-    async def write(self, records: Sequence[UsageRecord], now_ms: int) -> WriteResult:
+    async def write(self, records: Sequence[UsageRecord], now_ms: int,
+                    deadline_ms: int | None = None) -> WriteResult:
+        """POST one batch; retries stop at `deadline_ms` (epoch ms) so a flush keeps its time budget."""
         rows = merge_highest_version(records)
         if not rows:
             return WriteResult(0, 0)
@@ -72,14 +74,21 @@ class HttpSink:
         calls, last = 0, "no attempt"
         for attempt in range(self.attempts):
             if attempt:
-                await asyncio.sleep(min(wait, MAX_RETRY_AFTER_MS) / 1000)
+                pause = min(wait, MAX_RETRY_AFTER_MS)
+                if deadline_ms is not None and time.time() * 1000 + pause >= deadline_ms:
+                    last += "; out of time for another attempt"
+                    break
+                await asyncio.sleep(pause / 1000)
             wait = self.backoff_ms * 2 ** attempt
             calls += 1
             headers = self.request(body, int(time.time()))
+            timeout_ms = self.timeout_ms
+            if deadline_ms is not None:
+                timeout_ms = max(1, min(timeout_ms, deadline_ms - int(time.time() * 1000)))
             try:
                 resp = await asyncio.wait_for(
                     self._fetch(self.url, method="POST", headers=headers, body=body.decode()),
-                    self.timeout_ms / 1000)
+                    timeout_ms / 1000)
             except Exception as exc:  # network error or timeout: retry
                 last = f"{type(exc).__name__}: {exc}"
                 continue
