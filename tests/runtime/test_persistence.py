@@ -60,3 +60,27 @@ def test_sigkill_under_load_loses_no_delivered_write(state, processes):
         assert total >= max(acknowledged)
         assert total <= max(acknowledged) + 4
     run(check())
+
+
+def test_alarm_set_before_a_sigkill_fires_after_the_restart(state, processes):
+    import time
+    edge = processes(state).start()
+    at = int(time.time() * 1000) + 300
+
+    async def arm():
+        async with aiohttp.ClientSession() as s:
+            assert (await _get(s, f"{edge.url}/arm/sleeper?at={at}"))["alarm"] == at
+    run(arm())
+    edge.kill()  # before it is due
+    restarted = processes(state).start()
+
+    async def wait_for_log():
+        async with aiohttp.ClientSession() as s:
+            for _ in range(500):
+                log = (await _get(s, f"{restarted.url}/alarmlog/sleeper"))["log"]
+                if log:
+                    return log
+                await asyncio.sleep(0.01)
+        raise AssertionError("the alarm never fired after the restart")
+    assert run(wait_for_log()) == [{"retry": 0, "is_retry": 0}]
+    assert int(time.time() * 1000) >= at
