@@ -108,3 +108,20 @@ def test_store_errors_are_exported():
 
 def test_escape_label():
     assert escape_label('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
+
+
+def test_exposition_passes_promtool_check_metrics():
+    import shutil
+    import subprocess
+
+    import pytest
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("PROMTOOL MISSING: exposition format NOT linted (install Debian package prometheus)")
+    env = make_env()
+    asyncio.run(env.OUTBOX.getByName("shard-0").put(encode_rows([UsageRecord("c", "r", 0, 1, 1, 1, 0, 1)])))
+    asyncio.run(flush(env))
+    asyncio.run(record_bucket_error(env, None, "closed"))
+    body = scrape(env)[2]
+    out = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, timeout=30)
+    assert out.returncode == 0, (out.stdout + out.stderr).decode() + body.decode()
