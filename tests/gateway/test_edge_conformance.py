@@ -106,3 +106,25 @@ def test_a_gcra_rule_above_5000_per_period_still_limits_with_workerd_sql_numbers
         verdicts = [decode_decision(asyncio.run(bucket.decide(encode_decide(rules, 1)))).allowed
                     for _ in range(3)]
     assert verdicts == [True, True, False]
+
+
+def test_local_sql_storage_keeps_workerd_number_and_transaction_rules():
+    """The local runtime's ctx.storage.sql used to bind any Python int and run BEGIN; on the
+    edge the first fails (BigInt) and the second is refused, so code passing locally broke there."""
+    import sqlite3
+
+    import pytest
+
+    from src.localedge.durable.storage import SqlError, SqlStorage
+
+    sql = SqlStorage(sqlite3.connect(":memory:", isolation_level=None))
+    sql.exec("CREATE TABLE t (v INTEGER)")
+    sql.exec("INSERT INTO t VALUES (?)", 2**53 - 1)
+    with pytest.raises(TypeError, match="2\\^53"):
+        sql.exec("INSERT INTO t VALUES (?)", 2**53 + 1)
+    sql.exec("INSERT INTO t VALUES ('10800000003600001')")   # text into INTEGER: exact on disk
+    assert [r["v"] for r in sql.exec("SELECT v FROM t ORDER BY v").toArray()] == [2**53 - 1, 10800000003600000]
+    assert sql.exec("SELECT CAST(v AS TEXT) AS s FROM t ORDER BY v").toArray()[1]["s"] == "10800000003600001"
+    for statement in ("BEGIN", "begin transaction", "SAVEPOINT a", "COMMIT"):
+        with pytest.raises(SqlError, match="transactionSync"):
+            sql.exec(statement)
