@@ -33,12 +33,13 @@ def _identity_header(tollgate: dict) -> list[str]:
 
 def render(config: EdgeConfig, env_values: dict[str, Any], url: str, state_dir: str,
            origin_note: str) -> str:
+    width = max([len(n) for n in env_values] + [14]) + 1
     out = [f"Tollgate local edge: {config.name} ({config.path})", f"  listening on {url}",
            f"  state in {state_dir}", f"  origin: {origin_note}", "", "Bindings:"]
     for b in config.durable_objects:
-        out.append(f"  env.{b.name:<14} Durable Object namespace  {b.class_name} (SQLite)")
+        out.append(f"  env.{b.name:<{width}} Durable Object namespace  {b.class_name} (SQLite)")
     for d in config.d1_databases:
-        out.append(f"  env.{d.binding:<14} D1 database               {d.database_name} -> {state_dir}/d1/{d.binding}.sqlite")
+        out.append(f"  env.{d.binding:<{width}} D1 database               {d.database_name} -> {state_dir}/d1/{d.binding}.sqlite")
     for name in sorted(env_values):
         if name in {b.name for b in config.durable_objects} | {d.binding for d in config.d1_databases}:
             continue
@@ -49,7 +50,7 @@ def render(config: EdgeConfig, env_values: dict[str, Any], url: str, state_dir: 
             shown = "(object var)"
         else:
             shown = repr(value)
-        out.append(f"  env.{name:<14} {shown}")
+        out.append(f"  env.{name:<{width}} {shown}")
     if config.crons:
         out.append(f"  cron triggers: {', '.join(config.crons)}  (try: curl '{url}/__scheduled?cron={config.crons[0].replace(' ', '+')}')")
     tollgate = _plain(env_values.get("TOLLGATE"))
