@@ -1,5 +1,6 @@
 // A local origin for forwarded requests: a Node http server on 127.0.0.1, port 0,
-// that records every request it receives and echoes it back as JSON.
+// that records every request it receives and echoes it back as JSON; `/slow/<ms>` answers
+// only after <ms> milliseconds.
 import http from 'node:http';
 
 export async function startOrigin() {
@@ -7,7 +8,10 @@ export async function startOrigin() {
   const server = http.createServer((req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
+    req.on('end', async () => {
+      const slow = /^\/slow\/(\d+)/.exec(req.url);
+      if (slow) await new Promise((resolve) => setTimeout(resolve, Number(slow[1])));
+      if (res.destroyed) return;
       const body = Buffer.concat(chunks).toString('utf8');
       const entry = { method: req.method, url: req.url, headers: req.headers, body };
       received.push(entry);

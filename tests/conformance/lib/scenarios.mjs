@@ -36,7 +36,7 @@ export async function scenarios({ host, origin, results, say }) {
     const body = JSON.stringify({ q: 'cats', n: 2 });
     const response = await host.fetch(edgeRequest(`${BASE}/v1/search?q=cats&page=2`, {
       method: 'POST', body,
-      headers: { 'x-api-key': 'conf-forward', 'content-type': 'application/json', 'x-custom-header': 'kept' },
+      headers: { 'x-api-key': 'conf-forward', 'content-type': 'application/json', 'x-custom-header': 'kept', 'tollgate-unchecked': 'forged' },
     }));
     assert.equal(origin.received.length, before + 1, 'origin received exactly one request');
     const seen = origin.received.at(-1);
@@ -45,6 +45,7 @@ export async function scenarios({ host, origin, results, say }) {
     assert.equal(seen.body, body);
     assert.equal(seen.headers['x-custom-header'], 'kept');
     assert.equal(seen.headers['content-type'], 'application/json');
+    assert.equal(seen.headers['tollgate-unchecked'], undefined, 'a client-sent Tollgate-* header is dropped');
     assert.equal(response.status, 201, `status ${response.status}: ${await response.clone().text()}`);
     assert.equal(response.headers.get('x-origin'), 'conformance', 'origin headers come back');
     const echo = JSON.parse(await response.text());
@@ -142,6 +143,29 @@ export async function scenarios({ host, origin, results, say }) {
     const response = await host.fetch(edgeRequest(`${BASE}/v1/items`, { headers: { 'x-api-key': 'conf-502' } }), env);
     const body = await problem(response, 502);
     return `502 "${body.title}"`;
+  });
+
+  await results.check('a slow origin answers 504 after ORIGIN_TIMEOUT_MS (asyncio.wait_for on Pyodide)', async () => {
+    const env = host.envWith({ ORIGIN_TIMEOUT_MS: '200' });
+    const started = performance.now();
+    const response = await host.fetch(edgeRequest(`${BASE}/slow/3000`, { headers: { 'x-api-key': 'conf-504' } }), env);
+    const waited = performance.now() - started;
+    const body = await problem(response, 504);
+    assert.ok(waited < 2500, `answered after ${waited.toFixed(0)} ms, not at the timeout`);
+    return `504 "${body.title}" after ${waited.toFixed(0)} ms`;
+  });
+
+  await results.check('/__tollgate/allow takes Tollgate-Cost only with Tollgate-Allow-Token', async () => {
+    const ask = async (key, headers) => {
+      const r = await host.fetch(edgeRequest(`${BASE}/__tollgate/allow`, { headers: { 'x-api-key': key, ...headers } }));
+      return { status: r.status, ratelimit: r.headers.get('ratelimit') ?? '', body: await r.text() };
+    };
+    const paid = await ask('conf-cost', { 'tollgate-cost': '5', 'tollgate-allow-token': host.env.ALLOW_TOKEN });
+    assert.equal(paid.status, 200, `with the token: ${paid.status} ${paid.body}`);
+    assert.match(paid.ratelimit, /"burst";r=35\b/, `cost 5 of a 40 burst: ${paid.ratelimit}`);
+    const forged = await ask('conf-cost-forged', { 'tollgate-cost': '5', 'tollgate-allow-token': 'wrong' });
+    assert.ok(!/"burst";r=35\b/.test(forged.ratelimit), `a wrong token must not set the cost: ${forged.status} ${forged.ratelimit}`);
+    return `token: ${paid.ratelimit}; wrong token: ${forged.status}`;
   });
 
   await results.check('cron flush: alarms push usage to the outbox, scheduled() writes it to D1', async () => {
