@@ -39,8 +39,9 @@ def decide(rules: Sequence[Rule], states: Mapping[str, State | None], cost: int,
 
     `states` maps rule name to its stored state (missing or None: never used).
     """
-    if cost < 0:
-        raise ValueError(f"cost must be 0 or more, got {cost}")   # a negative cost would refund quota
+    if type(now_ms) is not int or type(cost) is not int or cost < 0:
+        # floats would creep into stored state and drift; a negative cost would refund quota
+        raise ValueError(f"now_ms and cost must be integers, cost >= 0 (got {now_ms!r}, {cost!r})")
     if len(rules) == 1:                     # the common case, without the loop's bookkeeping
         rule = rules[0]
         name = rule[0]

@@ -67,3 +67,12 @@ def test_a_negative_cost_is_refused_not_refunded():
     import pytest
     with pytest.raises(ValueError, match="cost"):
         decide((BURST,), {}, -1, T0)
+
+
+def test_float_clock_or_cost_is_refused_so_state_stays_integer():
+    import pytest
+    with pytest.raises(ValueError, match="integers"):
+        decide((BURST,), {}, 1, T0 + 0.5)
+    with pytest.raises(ValueError, match="integers"):
+        decide((BURST,), {}, 1.0, T0)
+    assert all(type(v) is int for v in decide((BURST,), {}, 1, T0).new_states["burst"])
