@@ -23,6 +23,7 @@ import asyncio
 import contextvars
 import hashlib
 import inspect
+import itertools
 import logging
 import secrets
 from collections import OrderedDict
@@ -291,12 +292,14 @@ class DurableObjectNamespace:
         excess = len(self._live) - self.max_live
         if excess <= 0:
             return
-        for slot in list(self._live.values()):
-            if excess <= 0:
-                break
-            if slot.busy == 0 and not slot.lock.locked():
-                self.evict(slot)
-                excess -= 1
+        # least recently used first; look at a few beyond the excess before scanning everything
+        for candidates in (list(itertools.islice(self._live.values(), excess + 32)), list(self._live.values())):
+            for slot in candidates:
+                if excess <= 0:
+                    return
+                if slot.busy == 0 and not slot.lock.locked() and slot.id._hex in self._live:
+                    self.evict(slot)
+                    excess -= 1
 
     def evict(self, slot: _Slot, force: bool = False, fast: bool = False) -> None:
         self._live.pop(slot.id._hex, None)
