@@ -50,7 +50,7 @@ async function pyodideLoop(host, env, path, { profile = false } = {}) {
   if (profile) {
     host.py.runPython(`_bench_prof.disable()
 import pstats
-pstats.Stats(_bench_prof).sort_stats("tottime").print_stats(30)
+pstats.Stats(_bench_prof).sort_stats("${process.env.TOLLGATE_CONFORMANCE_PROFILE_SORT === 'cumulative' ? 'cumulative' : 'tottime'}").print_stats(40)
 del _bench_prof`);
   }
   return best;
