@@ -25,6 +25,7 @@ _TOP_KEYS = ("identity", "trust_forwarded_for", "legacy_headers", "max_cost", "r
 _RULE_KEYS = ("name", "limit", "algorithm", "burst", "match", "shadow", "on_error")
 _MATCH_KEYS = ("methods", "paths")
 _OVERRIDE_TABLE_KEYS = ("limit", "burst")
+_LIST = (list, tuple)          # TOML arrays arrive as lists; a JSON or Python caller may pass tuples
 
 
 class ConfigError(ValueError):
@@ -94,7 +95,7 @@ def parse_config(raw: Any, path: str = "TOLLGATE") -> Config:
     identity = _identity(raw.get("identity", list(DEFAULT_IDENTITY)), trust, f"{path}.identity", errors)
     rules = _rules(raw.get("rules"), f"{path}.rules", errors)
     costs = _costs(raw.get("costs", {}), f"{path}.costs", errors)
-    raw_rules = raw.get("rules") if isinstance(raw.get("rules"), list) else []
+    raw_rules = raw.get("rules") if isinstance(raw.get("rules"), _LIST) else []
     declared = {item.get("name") for item in raw_rules
                 if isinstance(item, Mapping) and isinstance(item.get("name"), str)}
     overrides = _overrides(raw.get("overrides", {}), rules, declared, f"{path}.overrides", errors)
@@ -106,7 +107,7 @@ def parse_config(raw: Any, path: str = "TOLLGATE") -> Config:
 # ------------------------------------------------------------------ pieces
 
 def _identity(value: Any, trust: bool, where: str, errors: list[str]) -> tuple[Source, ...]:
-    if not isinstance(value, list) or not value:
+    if not isinstance(value, _LIST) or not value:
         errors.append(f'{where}: expected a non-empty list such as ["header:x-api-key", "bearer", "ip"], '
                       f"got {_kind(value)}")
         return ()
@@ -123,7 +124,7 @@ def _rules(value: Any, where: str, errors: list[str]) -> tuple[Rule, ...]:
     if value is None:
         errors.append(f"{where}: expected at least one [[vars.TOLLGATE.rules]] table")
         return ()
-    if not isinstance(value, list):
+    if not isinstance(value, _LIST):
         errors.append(f"{where}: expected a list of tables ([[vars.TOLLGATE.rules]]), got {_kind(value)}")
         return ()
     if not value:
@@ -191,7 +192,7 @@ def _match(value: Any, where: str, errors: list[str]) -> Match:
     _unknown_keys(value, _MATCH_KEYS, where, errors)
     methods = value.get("methods")
     if methods is not None:
-        if not isinstance(methods, list) or not methods or not all(isinstance(m, str) for m in methods):
+        if not isinstance(methods, _LIST) or not methods or not all(isinstance(m, str) for m in methods):
             errors.append(f'{where}.methods: expected a list of HTTP methods such as ["GET", "POST"]')
             methods = None
         else:
@@ -200,7 +201,7 @@ def _match(value: Any, where: str, errors: list[str]) -> Match:
                     errors.append(f"{where}.methods: {m!r} is not an HTTP method")
     paths = value.get("paths")
     if paths is not None:
-        if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
+        if not isinstance(paths, _LIST) or not paths or not all(isinstance(p, str) for p in paths):
             errors.append(f'{where}.paths: expected a list of path patterns such as ["/v1/search*"]')
             paths = None
         else:
