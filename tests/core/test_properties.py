@@ -234,3 +234,24 @@ def test_reset_is_exactly_when_more_quota_becomes_available(limit, reqs):
         assert not step(limit, state, want, now).allowed
         assert step(limit, state, want, now + s.reset_ms).allowed
         assert not step(limit, state, want, now + s.reset_ms - 1).allowed
+
+
+@PROPS
+@given(limits(), st.booleans(), requests)
+def test_one_rule_decisions_are_its_steps(limit, shadow, reqs):
+    """The one-rule fast path of decide() says exactly what step() says, shadow or not."""
+    rule = Rule("only", limit, shadow=shadow)
+    states: dict = {}
+    now = EPOCH
+    for dt, cost in reqs:
+        now += dt
+        s = step(limit, states.get("only"), cost, now)
+        d = decide((rule,), states, cost, now)
+        (res,) = d.results
+        assert (res.name, res.allowed, res.shadow, res.remaining, res.reset_ms, res.retry_after_ms) == \
+            ("only", s.allowed, shadow, s.remaining, s.reset_ms, s.retry_after_ms)
+        assert d.allowed == (s.allowed or shadow)
+        assert d.denied_by == (None if d.allowed else "only")
+        assert d.retry_after_ms == (0 if d.allowed else s.retry_after_ms)
+        assert d.new_states == ({"only": s.state} if s.allowed else {})
+        states.update(d.new_states)
