@@ -20,14 +20,15 @@ from workers import DurableObject
 from durable_objects import clock
 from durable_objects.envvars import env_bool, env_int
 from durable_objects.sql import Sql, d1_all, get_alarm, set_alarm
+from src.tollgate.algorithms import step
 from src.tollgate.decision import decide
 from src.tollgate.snapshots import UsageRecord, decode_rows, encode_rows, shard_for, shard_name
-from src.tollgate.usage import period_start
+from src.tollgate.usage import ACCOUNTING_PERIOD_MS, period_start
 from src.tollgate.wire import decode_decide, encode_decision
 
 log = logging.getLogger("tollgate.bucket")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_SNAPSHOT_DELAY_MS = 5_000
 DEFAULT_OUTBOX_SHARDS = 16
 MAX_RETRY_DELAY_MS = 300_000
@@ -50,6 +51,13 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
              allowed INTEGER NOT NULL, admitted INTEGER NOT NULL,
              denied INTEGER NOT NULL, shadow_denied INTEGER NOT NULL,
              version INTEGER NOT NULL,
+             PRIMARY KEY (rule, period_start))""",
+    ),
+    2: (
+        # Usage restored from the store (restore()/seed), charged to each rule's limiter
+        # state on its next decision so a restored bucket does not hand out a fresh quota.
+        """CREATE TABLE IF NOT EXISTS restored_usage (
+             rule TEXT NOT NULL, period_start INTEGER NOT NULL, admitted INTEGER NOT NULL,
              PRIMARY KEY (rule, period_start))""",
     ),
 }
@@ -127,6 +135,7 @@ class ClientBucket(DurableObject):
         self.sql = Sql(ctx.storage)
         migrate(self.sql)
         self.client = _object_name(ctx)
+        self._restored = self.sql.one("SELECT 1 AS x FROM restored_usage LIMIT 1") is not None
         self._alarm_pending: bool | None = None  # None: unknown, ask storage once
         self._retries = 0
         self._seeding = None  # an in-flight seed-from-store, shared by concurrent first requests
@@ -143,6 +152,8 @@ class ClientBucket(DurableObject):
         now = clock.now_ms()
         period = period_start(now)
         rows = self._load([r.name for r in rules], period)
+        if self._restored:
+            self._charge_restored(rules, rows, now)
         states = {name: row.state for name, row in rows.items()}
         decision = decide(rules, states, cost, now)
         changed: list[_Row] = []
@@ -173,6 +184,32 @@ class ClientBucket(DurableObject):
         found = {d["rule"]: _Row.from_db(d) for d in
                  self.sql.rows(f"{_ROWS} WHERE rule IN ({marks})", *names)} if names else {}
         return {n: found.get(n) or _Row(n, period) for n in names}
+
+    def _charge_restored(self, rules: tuple, rows: dict[str, _Row], now: int) -> None:
+        """First decision after a restore: count the restored usage inside each rule's window
+        against its limiter, as if spent now, at most the rule's capacity. The store knows usage
+        per hour only: a window of an hour or more (a daily quota) is charged every hour it
+        overlaps; a shorter window its share of the current hour (usage assumed even)."""
+        for rule in rules:
+            row = rows[rule.name]
+            if row.state is not None:
+                continue
+            period = rule.limit.period_ms
+            window_start = now - period
+            used = sum(r["admitted"] for r in self.sql.rows(
+                "SELECT period_start, admitted FROM restored_usage WHERE rule = ?", rule.name)
+                if r["period_start"] + ACCOUNTING_PERIOD_MS > window_start)
+            if period < ACCOUNTING_PERIOD_MS:
+                used = used * period // ACCOUNTING_PERIOD_MS
+            charge = min(used, rule.limit.capacity)
+            if charge > 0:
+                charged = step(rule.limit, None, charge, now)
+                if charged.allowed:
+                    row.state = charged.state
+                    s0, s1, s2 = row.state
+                    self.sql.run("UPDATE rule_state SET s0 = ?, s1 = ?, s2 = ? WHERE rule = ?", s0, s1, s2, rule.name)
+            self.sql.run("DELETE FROM restored_usage WHERE rule = ?", rule.name)
+        self._restored = self.sql.one("SELECT 1 AS x FROM restored_usage LIMIT 1") is not None
 
     def _roll(self, row: _Row, period: int) -> None:
         """Start a new accounting period; unsent counters of the old one wait in closed_usage."""
@@ -271,6 +308,8 @@ class ClientBucket(DurableObject):
         """Forget limiter state; usage counters (and their way to the store) are kept."""
         n = len(self.sql.rows("SELECT rule FROM rule_state WHERE s0 IS NOT NULL"))
         self.sql.run("UPDATE rule_state SET s0 = NULL, s1 = NULL, s2 = NULL")
+        self.sql.run("DELETE FROM restored_usage")  # a reset is a reset: restored usage is not charged either
+        self._restored = False
         return json.dumps({"client": self.client, "reset_rules": n}, separators=(",", ":"))
 
     def is_empty(self) -> bool:
@@ -300,6 +339,13 @@ class ClientBucket(DurableObject):
             # sent_version = version: the store already holds it, nothing to send back.
             self.sql.run(_UPSERT, rec.rule, None, None, None, rec.period_start_ms, rec.allowed, rec.admitted,
                          rec.denied, rec.shadow_denied, rec.version, rec.version)
+        recent = clock.now_ms() - 32 * 86_400_000  # no limit spans more than a month of hours
+        for rec in records:
+            if rec.period_start_ms >= recent and rec.admitted:
+                self.sql.run("INSERT INTO restored_usage (rule, period_start, admitted) VALUES (?, ?, ?) "
+                             "ON CONFLICT(rule, period_start) DO UPDATE SET admitted = MAX(admitted, excluded.admitted)",
+                             rec.rule, rec.period_start_ms, rec.admitted)
+        self._restored = self._restored or bool(records)
         return len(latest)
 
     async def _store_records(self) -> list[UsageRecord]:

@@ -19,6 +19,7 @@ ALL = Match(None, None)
 BURST = Rule("burst", Limit("gcra", 5, 1000, 5), ALL)
 MINUTE = Rule("minute", Limit("fixed_window", 3, 60_000, 3), ALL)
 SHADOW = Rule("shadow", Limit("fixed_window", 1, 60_000, 1), ALL, shadow=True)
+DAILY = Rule("daily", Limit("fixed_window", 12, 86_400_000, 12), ALL)
 
 
 def run(coro):
@@ -200,12 +201,13 @@ def test_restore_refills_an_empty_bucket_and_refuses_a_used_one():
     period0 = T0 - T0 % ACCOUNTING_PERIOD_MS
     recs = [UsageRecord("client-a", "minute", period0 - ACCOUNTING_PERIOD_MS, 9, 9, 0, 0, 4),
             UsageRecord("client-a", "minute", period0, 5, 7, 2, 0, 11)]
+    roomy = Rule("minute", Limit("fixed_window", 100, 60_000, 100), ALL)
     with clock.use(Clock()):
         b = make_bucket()
         out = json.loads(run(b.restore(encode_rows(recs))))
         assert out["ok"] and out["restored_rules"] == 1
         assert b.pending() == []  # the store already has it
-        decide(b, [MINUTE])
+        assert decide(b, [roomy]).allowed
         assert json.loads(run(b.restore(encode_rows(recs))))["ok"] is False
     [p] = b.pending()
     assert (p.period_start_ms, p.allowed, p.admitted, p.version) == (period0, 6, 8, 12)
@@ -219,7 +221,24 @@ def test_schema_version_is_recorded_and_migration_is_idempotent():
     make_bucket(storage=storage)
     make_bucket(storage=storage)
     rows_ = storage.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchall()
-    assert [r[0] for r in rows_] == ["1"]
+    assert [r[0] for r in rows_] == ["2"]
+
+
+def test_a_v1_object_is_migrated_in_place_keeping_its_state():
+    from durable_objects.bucket import _MIGRATIONS
+    storage = FakeStorage()  # storage as an object deployed with schema 1 left it
+    storage.db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    for statement in _MIGRATIONS[1]:
+        storage.db.execute(statement)
+    storage.db.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    storage.db.execute("INSERT INTO rule_state VALUES ('minute', NULL, NULL, NULL, ?, 1, 1, 0, 0, 1, 1)",
+                       (T0 - T0 % ACCOUNTING_PERIOD_MS,))
+    with clock.use(Clock()):
+        new = make_bucket(storage=storage)
+        decide(new, [MINUTE])
+    assert storage.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "2"
+    assert storage.db.execute("SELECT COUNT(*) FROM sqlite_master WHERE name='restored_usage'").fetchone()[0] == 1
+    assert (rows(new)["minute"]["allowed"], rows(new)["minute"]["version"]) == (2, 2)
 
 
 def test_bad_payload_names_the_problem():
@@ -262,3 +281,21 @@ def test_seed_with_store_down_still_decides():
         assert decide(b, [MINUTE]).allowed
         assert decide(b, [MINUTE]).allowed
     assert db.calls == 1  # a down store is not asked again on every request
+
+
+def test_restored_usage_counts_against_the_limit_so_restore_grants_no_fresh_quota():
+    from src.tollgate.snapshots import UsageRecord, encode_rows
+
+    period0 = T0 - T0 % ACCOUNTING_PERIOD_MS
+    with clock.use(Clock()):
+        b = make_bucket()
+        run(b.restore(encode_rows([UsageRecord("client-a", "daily", period0, 9, 9, 0, 0, 5),
+                                   UsageRecord("client-a", "daily", period0 - ACCOUNTING_PERIOD_MS, 2, 2, 0, 0, 4),
+                                   UsageRecord("client-a", "minute", period0, 120, 120, 0, 0, 9)])))
+        # 12/day and 11 were used in the last day before the bucket was lost: one left.
+        # 3/minute: 120 in the hour is 2 per minute on average, so one left there too.
+        assert decide(b, [DAILY, MINUTE]).allowed
+        d = decide(b, [DAILY, MINUTE])
+        assert not d.allowed and d.denied_by in ("daily", "minute")
+        run(b.reset())  # an explicit admin reset does clear it
+        assert decide(b, [DAILY, MINUTE]).allowed
