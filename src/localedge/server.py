@@ -124,16 +124,24 @@ class EdgeServer:
         return web.Response(status=200, text="Ran scheduled event\n")
 
 
+class _EdgeResponse(web.Response):
+    """A web.Response that sends no Content-Type the Worker did not set (aiohttp adds
+    application/octet-stream to any body; workerd sends the Worker's headers as they are)."""
+
+    async def _prepare_headers(self) -> None:
+        had_type = "Content-Type" in self._headers
+        await super()._prepare_headers()
+        if not had_type:
+            self._headers.popall("Content-Type", None)
+
+
 def _to_web(response: Response) -> web.Response:
     js = response.js_object
     headers: CIMultiDict[str] = CIMultiDict()
     for name, value in js.headers.entries():
         if name not in _NO_FORWARD:
             headers.add(name, value)
-    out = web.Response(status=js.status, reason=js.statusText or None, body=js.body_bytes(), headers=headers)
-    if "content-type" not in headers:
-        out.headers.pop("Content-Type", None)
-    return out
+    return _EdgeResponse(status=js.status, reason=js.statusText or None, body=js.body_bytes(), headers=headers)
 
 
 def client_ip_header(headers: Any) -> str | None:

@@ -50,6 +50,7 @@ def test_request_method_url_body_and_response_headers(state):
                 assert await r.read() == b"\x00binary\xff"
                 assert r.headers["x-len"] == "8"
                 assert r.headers.getall("set-cookie") == ["a=1", "b=2"]  # never joined
+                assert "content-type" not in r.headers  # the Worker set none; none is invented
     run(body())
 
 
