@@ -18,7 +18,7 @@ NO_STORE = ("Cache-Control", "no-store")
 class Reply(NamedTuple):
     status: int
     headers: HeaderList
-    body: Any            # bytes, or the origin's ReadableStream on the edge (worker/platform.py)
+    body: Any            # bytes, str (our JSON), or the origin's ReadableStream on the edge (worker/platform.py)
 
 
 def problem_reply(status: int, title: str, detail: str, extra_headers: HeaderList | None = None,
@@ -34,7 +34,8 @@ def json_reply(status: int, obj: Any, extra_headers: HeaderList | None = None) -
     headers = [("Content-Type", "application/json"), NO_STORE]
     if extra_headers:
         headers += extra_headers
-    return Reply(status, headers, json.dumps(obj, separators=(",", ":")).encode())
+    # A str body: on the edge the JS Response takes it as is (bytes would go through a buffer proxy).
+    return Reply(status, headers, json.dumps(obj, separators=(",", ":")))
 
 
 def method_not_allowed(method: str, allowed: tuple[str, ...]) -> Reply:
