@@ -6,6 +6,12 @@ src.localedge` and `scripts/dev` are the command line. See README.md.
 """
 from __future__ import annotations
 
+from src.localedge import sdk
+
+# Every module of the runtime imports Cloudflare's SDK as `workers` (the local
+# stand-in), so importing any of them alone (a test) must find it too.
+sdk.install()
+
 __all__ = ["LocalEdge"]
 
 
