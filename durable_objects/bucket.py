@@ -206,7 +206,7 @@ class ClientBucket(DurableObject):
                 charged = step(rule.limit, None, charge, now)
                 if charged.allowed:
                     row.state = charged.state
-                    s0, s1, s2 = row.state
+                    s0, s1, s2 = (str(v) for v in row.state)  # decimal text, see _ROWS
                     self.sql.run("UPDATE rule_state SET s0 = ?, s1 = ?, s2 = ? WHERE rule = ?", s0, s1, s2, rule.name)
             self.sql.run("DELETE FROM restored_usage WHERE rule = ?", rule.name)
         self._restored = self.sql.one("SELECT 1 AS x FROM restored_usage LIMIT 1") is not None
