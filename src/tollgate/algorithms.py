@@ -13,8 +13,8 @@ reference on the true clock).
 as a plain tuple: `decide()` calls kernels directly, because building a
 NamedTuple per rule costs more than the arithmetic.
 
-GCRA keeps its theoretical arrival time scaled by `count` (units of ms/count),
-so an emission interval such as 1000 ms / 3 stays an exact integer.
+GCRA keeps its theoretical arrival time exactly, as whole ms plus a remainder
+in 1/count ms, so an emission interval such as 1000 ms / 3 never rounds.
 """
 from __future__ import annotations
 
@@ -50,28 +50,35 @@ class Step(NamedTuple):
 
 # State layouts. Each is self-describing enough that a rule whose algorithm or
 # rate was changed in the config never misreads the old state (a GCRA arrival
-# time read as a window start would lock a client out for decades):
-#   gcra            (tat * count, count, GCRA_TAG)   tat rescaled when count changes
-#   fixed_window    (window start, used, FIXED_TAG)
-#   sliding_window  (window start, previous, current), window start aligned to the period
+# time read as a window start would lock a client out for decades), and every
+# int stays far below 2^53, so it survives JavaScript numbers (Durable Object
+# SQL, JSON) unchanged:
+#   gcra            (tat ms, tat remainder in 1/count ms, -(count + 2))
+#   fixed_window    (window start ms, used, FIXED_TAG)
+#   sliding_window  (window start ms, previous, current), window start aligned to the period
 # A state from another algorithm (or period, for the sliding window) counts as
-# no state: the changed rule starts afresh.
-GCRA_TAG = -1
+# no state: the changed rule starts afresh. A GCRA rule whose count changed keeps
+# its arrival time, rescaled.
 FIXED_TAG = -2
 
 
 def gcra(limit: Limit, state: State | None, cost: int, now_ms: int) -> tuple:
-    """GCRA: a rate plus a burst, token-bucket semantics."""
+    """GCRA: a rate plus a burst, token-bucket semantics.
+
+    Works on the arrival time scaled by `count` (one unit costs `period`), so
+    an emission interval such as 1000 ms / 3 stays an exact integer.
+    """
     _, count, period, burst = limit
-    now = now_ms * count                    # scaled clock: one unit costs `period`
+    now = now_ms * count                    # scaled clock
     cap = burst * period                    # tolerance: a full burst
-    if state is None or state[2] != GCRA_TAG:
+    if state is None or state[2] > -3:      # none yet, or another algorithm's
         base = now
         state = None
     else:
-        base = state[0]
-        if state[1] != count and state[1] > 0:      # the rate changed: same arrival time, new scale
-            base = -(-base * count // state[1])
+        stored = -state[2] - 2              # the count it was written with
+        base = state[0] * stored + state[1]
+        if stored != count:                 # the rate changed: same arrival time, new scale
+            base = -(-base * count // stored)
         if base < now:
             base = now
     new_tat = base + cost * period
@@ -80,12 +87,12 @@ def gcra(limit: Limit, state: State | None, cost: int, now_ms: int) -> tuple:
         slack = cap - ahead                 # room left, scaled: `slack // period` whole units
         left = slack // period
         # more quota: the next whole unit, `period - slack % period` scaled units away
-        return (True, (new_tat, count, GCRA_TAG), left,
+        return (True, (new_tat // count, new_tat % count, -count - 2), left,
                 -(-(period - slack % period) // count) if left < burst else 0, 0)
     slack = cap - (base - now)
     left = slack // period if slack > 0 else 0
     retry = -(-(ahead - cap) // count) if cost * period <= cap else period
-    return (False, state if state is not None else (base, count, GCRA_TAG), left,
+    return (False, (base // count, base % count, -count - 2), left,
             -(-((left + 1) * period - slack) // count) if left < burst else 0, retry if retry > 1 else 1)
 
 

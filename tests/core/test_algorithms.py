@@ -71,3 +71,22 @@ def test_switching_algorithm_starts_the_rule_afresh():
         assert s.allowed and s.reset_ms <= 2000
         back = step(Limit("gcra", 5, 1000, 5), s.state, 5, T0)
         assert back.allowed
+
+
+def test_state_fits_javascript_numbers_even_for_large_counts():
+    """Durable Object SQL and JSON carry doubles: every stored int must stay below 2^53."""
+    year_2100 = 4_102_444_800_000
+    for limit in (Limit("gcra", 1_000_000, 86_400_000, 1_000_000), Limit("gcra", 7, 3, 9),
+                  Limit("fixed_window", 10**9, 86_400_000, 10**9), Limit("sliding_window", 10**9, 60_000, 10**9)):
+        for now in (T0, year_2100):
+            state = None
+            for i in range(3):
+                s = step(limit, state, limit.capacity // 3, now + i)
+                state = s.state
+                assert all(type(v) is int and abs(v) < 2**53 for v in state), (limit, state)
+
+
+def test_gcra_arrival_time_is_kept_exactly():
+    limit = Limit("gcra", 3, 1000, 3)                    # 333.33 ms per unit
+    s = step(limit, None, 1, T0)
+    assert s.state == (T0 + 333, 1, -5)                  # T0 + 333 + 1/3 ms, written with count 3
