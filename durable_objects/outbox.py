@@ -18,7 +18,7 @@ what it is told, the object named "metrics" holds the flush bookkeeping.
 from __future__ import annotations
 
 import json
-import uuid
+import os
 from typing import Any
 
 from workers import DurableObject
@@ -119,7 +119,7 @@ class SnapshotOutbox(DurableObject):
         limit = _pos_int(opts, "limit", "lease")
         lease_ms = _pos_int(opts, "lease_ms", "lease")
         now = clock.now_ms()
-        lease_id = uuid.uuid4().hex
+        lease_id = os.urandom(16).hex()  # not uuid: importing it costs ~15 ms of start-up on Pyodide
         self.sql.run(
             """UPDATE entry SET lease_id = ?, lease_until = ?, leased_version = version
                WHERE rowid IN (SELECT rowid FROM entry WHERE lease_until IS NULL OR lease_until <= ?

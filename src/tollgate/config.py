@@ -8,7 +8,6 @@ expanded into their own rule lists at load time.
 """
 from __future__ import annotations
 
-import difflib
 import re
 from typing import Any, Mapping, NamedTuple
 
@@ -323,6 +322,8 @@ def _unknown_keys(table: Mapping, known: tuple[str, ...], where: str, errors: li
 
 
 def _did_you_mean(word: Any, choices: Any) -> str:
+    import difflib  # only on a config error: importing it costs ~30 ms of Worker start-up on Pyodide
+
     close = difflib.get_close_matches(str(word), list(choices), n=1)
     return f' (did you mean "{close[0]}"?)' if close else ""
 
