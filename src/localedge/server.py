@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -143,7 +143,3 @@ def _to_web(response: Response) -> web.Response:
             headers.add(name, value)
     return _EdgeResponse(status=js.status, reason=js.statusText or None, body=js.body_bytes(), headers=headers)
 
-
-def client_ip_header(headers: Any) -> str | None:
-    """Helper for tests: the IP the Worker saw."""
-    return headers.get("cf-connecting-ip")

@@ -12,7 +12,7 @@ import json
 from http import HTTPMethod
 from typing import Any, Awaitable, Callable
 
-from .headers import JsHeaders, to_http_message, to_js_headers
+from .headers import JsHeaders, to_http_message
 
 # The Fetch standard upper-cases only these methods; others keep their case.
 _NORMALIZED = frozenset(("DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"))
