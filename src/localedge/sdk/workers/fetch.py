@@ -12,6 +12,7 @@ User-Agent/Accept/Accept-Encoding/Content-Type is added, a str body is sent as
 from __future__ import annotations
 
 import asyncio
+import weakref
 from http import HTTPMethod
 from typing import Any
 
@@ -21,7 +22,7 @@ from .headers import JsHeaders
 from .request import Request, body_bytes, normalize_method
 from .response import JsResponse, Response
 
-_sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+_sessions: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession]" = weakref.WeakKeyDictionary()
 # Headers the HTTP client computes itself (JS fetch forbids or recomputes them too).
 _CLIENT_OWNED = frozenset(("host", "content-length", "transfer-encoding", "connection", "keep-alive"))
 _SKIP_AUTO = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
