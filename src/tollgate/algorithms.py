@@ -65,34 +65,33 @@ FIXED_TAG = -2
 def gcra(limit: Limit, state: State | None, cost: int, now_ms: int) -> tuple:
     """GCRA: a rate plus a burst, token-bucket semantics.
 
-    Works on the arrival time scaled by `count` (one unit costs `period`), so
-    an emission interval such as 1000 ms / 3 stays an exact integer.
+    Works on the backlog (arrival time minus now) in 1/count ms, so one unit
+    costs exactly `period` and an emission interval such as 1000 ms / 3 never
+    rounds; the numbers involved stay small, which also keeps this fast.
     """
     _, count, period, burst = limit
-    now = now_ms * count                    # scaled clock
     cap = burst * period                    # tolerance: a full burst
-    if state is None or state[2] > -3:      # none yet, or another algorithm's
-        base = now
-        state = None
-    else:
+    backlog = 0
+    if state is not None and state[2] <= -3:
         stored = -state[2] - 2              # the count it was written with
-        base = state[0] * stored + state[1]
+        backlog = (state[0] - now_ms) * stored + state[1]
         if stored != count:                 # the rate changed: same arrival time, new scale
-            base = -(-base * count // stored)
-        if base < now:
-            base = now
-    new_tat = base + cost * period
-    ahead = new_tat - now
+            backlog = -(-backlog * count // stored)
+        if backlog < 0:
+            backlog = 0
+    else:
+        state = None                        # none yet, or another algorithm's
+    ahead = backlog + cost * period
     if ahead <= cap:
-        slack = cap - ahead                 # room left, scaled: `slack // period` whole units
+        slack = cap - ahead                 # room left: `slack // period` whole units
         left = slack // period
-        # more quota: the next whole unit, `period - slack % period` scaled units away
-        return (True, (new_tat // count, new_tat % count, -count - 2), left,
+        # more quota: the next whole unit, `period - slack % period` away
+        return (True, (now_ms + ahead // count, ahead % count, -count - 2), left,
                 -(-(period - slack % period) // count) if left < burst else 0, 0)
-    slack = cap - (base - now)
+    slack = cap - backlog
     left = slack // period if slack > 0 else 0
     retry = -(-(ahead - cap) // count) if cost * period <= cap else period
-    return (False, (base // count, base % count, -count - 2), left,
+    return (False, (now_ms + backlog // count, backlog % count, -count - 2), left,
             -(-((left + 1) * period - slack) // count) if left < burst else 0, retry if retry > 1 else 1)
 
 
