@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Awaitable, Callable, Mapping
 
 from src.localedge import sdk
 from src.localedge.config import ConfigError, EdgeConfig, load_config
@@ -111,7 +111,8 @@ class LocalEdge:
                  port: int = 8787, origin: str | None = None, vars: Mapping[str, Any] | None = None,
                  build: bool = True, crons: bool = True, test_scheduled: bool = True,
                  alarm_retry_base_s: float = BASE_RETRY_DELAY_S, max_live_objects: int = 2000,
-                 dev_vars: str | Path | None = None) -> None:
+                 dev_vars: str | Path | None = None, cron_now_ms: Callable[[], int] | None = None,
+                 cron_sleep: Callable[[float], Awaitable[None]] | None = None) -> None:
         self.config_path = Path(config_path)
         self.state_dir = Path(state_dir)
         self.host, self.port = host, port
@@ -123,6 +124,7 @@ class LocalEdge:
         self.alarm_retry_base_s = alarm_retry_base_s
         self.max_live_objects = max_live_objects
         self.dev_vars = dev_vars
+        self._cron_clock = {k: v for k, v in (("now_ms", cron_now_ms), ("sleep", cron_sleep)) if v is not None}
         self.config: EdgeConfig | None = None
         self.env: Env | None = None
         self.module: Any = None
@@ -187,7 +189,7 @@ class LocalEdge:
         self._server = EdgeServer(self)
         self.port = await self._server.start(self.host, self.port)
         if self.run_crons and config.crons:
-            self.cron = CronScheduler(config.crons, self._fire_cron)
+            self.cron = CronScheduler(config.crons, self._fire_cron, **self._cron_clock)
             self._cron_task = asyncio.ensure_future(self.cron.run())
         return self
 

@@ -143,3 +143,24 @@ def test_build_command_runs_before_loading(tmp_path, state):
             async with s.get(e.url + "/") as r:
                 assert (r.status, await r.text()) == (200, "built")
     run(body())
+
+
+def test_runtime_fires_its_cron_triggers_on_schedule(state):
+    import asyncio
+
+    async def body():
+        clock = [_ms("2026-03-01T02:54:59")]
+        ticks = asyncio.Event()
+
+        async def fake_sleep(seconds: float) -> None:
+            clock[0] += int(seconds * 1000)
+            await asyncio.sleep(0)
+            if clock[0] >= _ms("2026-03-01T03:00:00"):
+                ticks.set()
+                await asyncio.Event().wait()  # the clock stops here
+
+        async with edge(state, crons=True, cron_now_ms=lambda: clock[0], cron_sleep=fake_sleep) as e:
+            await asyncio.wait_for(ticks.wait(), 5)
+            rows = e.d1("DB").rows("SELECT cron, at FROM runs ORDER BY at, cron")
+        assert rows == [{"cron": "*/5 * * * *", "at": _ms("2026-03-01T02:55:00")}]
+    run(body())
