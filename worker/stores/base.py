@@ -7,8 +7,7 @@ which case the flush leaves the records in the outbox for the next run.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import NamedTuple, Protocol, Sequence
 
 from src.tollgate.snapshots import UsageRecord
 
@@ -22,8 +21,7 @@ class StoreError(Exception):
         self.subrequests = subrequests
 
 
-@dataclass(frozen=True)
-class WriteResult:
+class WriteResult(NamedTuple):  # not a dataclass: `dataclasses` costs start-up time on Pyodide
     rows: int          # records confirmed
     subrequests: int   # store calls made (a D1 batch or an HTTP POST, retries included)
     statements: int = 0
