@@ -85,8 +85,9 @@ export async function measure({ host, boot, bundleDir, results, say, python }) {
   const fmt = (v, digits) => (typeof v === 'number' ? v.toFixed(digits) : 'n/a');
   say('');
   say('figure                                      Pyodide 0.28.3   CPython ' + (native?.python ?? '') + '   goal');
-  say(`bundle import after boot (ms)               ${fmt(host.bundleImportMs, 1).padStart(14)}   ${fmt(native?.bundle_import_ms, 1).padStart(14)}   < ${GOALS.importMs}`);
-  say(`  + workers SDK import (ms)                 ${fmt(host.sdkImportMs, 1).padStart(14)}   ${fmt(native?.sdk_import_ms, 1).padStart(14)}`);
+  say(`bundle import after boot, wall (ms)         ${fmt(host.bundleImportMs, 1).padStart(14)}   ${fmt(native?.bundle_import_ms, 1).padStart(14)}   < ${GOALS.importMs}`);
+  say(`bundle import after boot, CPU (ms)          ${fmt(host.bundleImportCpuMs, 1).padStart(14)}   ${fmt(native?.bundle_import_cpu_ms, 1).padStart(14)}`);
+  say(`  before it, workers SDK import, wall (ms)  ${fmt(host.sdkImportMs, 1).padStart(14)}   ${fmt(native?.sdk_import_ms, 1).padStart(14)}`);
   say(`CPU per decision, /__tollgate/allow (ms)    ${fmt(pyodide?.cpuMs, 3).padStart(14)}   ${fmt(native?.cpu_ms_per_decision, 3).padStart(14)}   < ${GOALS.cpuMsPerDecision}`);
   say(`  of which /__tollgate/health, no decision  ${fmt(baseline?.cpuMs, 3).padStart(14)}   ${fmt(native?.health_cpu_ms, 3).padStart(14)}`);
   say(`wall per decision, sequential (ms)          ${fmt(pyodide?.wallMs, 3).padStart(14)}   ${fmt(native?.wall_ms_per_decision, 3).padStart(14)}`);
