@@ -30,10 +30,25 @@ def seconds_up(ms: int) -> int:
 
 
 def policy_header(rules: Iterable[Rule]) -> str:
-    """`RateLimit-Policy`: each enforcing rule's quota and window; fixed per config, so cacheable."""
-    return ", ".join(f"{sf_string(r.name)};q={r.limit.count if r.limit.algorithm != 'gcra' else r.limit.burst}"
-                     f";w={max(1, seconds_up(r.limit.period_ms))}"
-                     for r in rules if not r.shadow)
+    """`RateLimit-Policy`: each enforcing rule's quota and window; fixed per config, so cacheable.
+
+    A GCRA rule of `count` per `period` with a burst is a bucket of `burst`
+    units that refills completely in `burst * period / count`: advertised as
+    that quota over that window ("20/second, burst 40" is `q=40;w=2`), so the
+    policy states both the burst and the sustained rate.
+    """
+    return ", ".join(f"{sf_string(r.name)};q={_quota(r)};w={_window_s(r)}" for r in rules if not r.shadow)
+
+
+def _quota(rule: Rule) -> int:
+    return rule.limit.burst if rule.limit.algorithm == "gcra" else rule.limit.count
+
+
+def _window_s(rule: Rule) -> int:
+    lim = rule.limit
+    if lim.algorithm == "gcra":
+        return max(1, seconds_up(-(-lim.burst * lim.period_ms // lim.count)))
+    return max(1, seconds_up(lim.period_ms))
 
 
 def ratelimit_headers(rules: Sequence[Rule], results: Sequence[RuleResult], denied: bool,

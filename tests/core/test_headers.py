@@ -17,7 +17,7 @@ RULES = (
 def test_allowed_request_headers():
     d = decide(RULES, {}, 1, T0 + 500)
     h = dict(ratelimit_headers(RULES, d.results, False, 0))
-    assert h["RateLimit-Policy"] == '"burst";q=40;w=1, "search";q=100;w=60'
+    assert h["RateLimit-Policy"] == '"burst";q=40;w=2, "search";q=100;w=60'
     assert h["RateLimit"] == '"burst";r=39;t=1, "search";r=99;t=120'
     assert "Retry-After" not in h and "X-RateLimit-Limit" not in h
     assert "daily" not in h["RateLimit"]                    # shadow rules are not advertised
@@ -62,3 +62,10 @@ def test_problem_extensions():
     body, _ = problem(400, "Bad identity", "header x-api-key is empty", field="x-api-key")
     assert json.loads(body) == {"type": "about:blank", "title": "Bad identity", "status": 400,
                                 "detail": "header x-api-key is empty", "field": "x-api-key"}
+
+
+def test_gcra_policy_states_burst_and_sustained_rate():
+    from src.tollgate.headers import policy_header
+    assert policy_header([Rule("a", Limit("gcra", 100, 60_000, 100))]) == '"a";q=100;w=60'
+    assert policy_header([Rule("b", Limit("gcra", 20, 1000, 40))]) == '"b";q=40;w=2'
+    assert policy_header([Rule("c", Limit("gcra", 3, 10_000, 1))]) == '"c";q=1;w=4'   # 3.33 s rounded up
