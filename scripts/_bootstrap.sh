@@ -8,6 +8,12 @@ PY="${PYTHON:-python3}"
 VENV="$ROOT/.venv"
 stamp_of() { cat "$@" | sha256sum | cut -c1-16; }
 
+# One installer at a time: scripts/dev, scripts/test and scripts/bench may start
+# together, and two `npm ci` runs wipe each other's node_modules.
+mkdir -p "$ROOT/.cache"
+exec 9>"$ROOT/.cache/bootstrap.lock"
+flock 9
+
 want=$(stamp_of requirements-dev.txt)
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.stamp" 2>/dev/null)" != "$want" ]; then
   echo "bootstrap: creating $VENV with pinned packages" >&2
@@ -34,3 +40,6 @@ if command -v node >/dev/null 2>&1; then
     echo "$want_js" > node_modules/.stamp
   fi
 fi
+
+flock -u 9
+exec 9>&-
