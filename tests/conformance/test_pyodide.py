@@ -21,6 +21,7 @@ ROOT = HERE.parent.parent
 SUMMARY = re.compile(r"^conformance: (\d+) passed, (\d+) failed$", re.MULTILINE)
 
 
+@pytest.mark.timeout(660)  # about 30 s on a quiet machine; the subprocess itself stops at 600 s
 def test_edge_code_conforms_on_pyodide_with_the_real_sdk() -> None:
     node = shutil.which("node")
     if node is None:
