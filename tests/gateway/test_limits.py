@@ -141,3 +141,14 @@ def test_unreachable_bucket_fails_open_or_closed_per_rule_and_is_counted(tmp_pat
             await asyncio.sleep(0.05)
         assert want <= set(text.decode().splitlines()), text.decode()
     run(tmp_path, scenario)
+
+
+def test_an_encoded_or_dotted_path_cannot_step_around_a_path_rule(tmp_path):
+    from yarl import URL
+
+    async def scenario(edge, origin, http):
+        for raw in ("/v1/%6Cimited", "/public/../v1/limited", "/v1/x/%2E%2E/limited"):
+            status, headers, _ = await call(http, "GET", URL(f"{edge.url}{raw}", encoded=True),
+                                            headers={"X-Api-Key": "hank"})
+            assert status == 201 and headers["RateLimit"].startswith('"daily";'), (raw, dict(headers))
+    run(tmp_path, scenario)
