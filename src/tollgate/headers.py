@@ -10,6 +10,7 @@ up, at least 1. A denial body is RFC 9457 problem+json with the draft's
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Iterable, Sequence
 
 from src.tollgate.decision import RuleResult
@@ -25,6 +26,11 @@ def sf_string(value: str) -> str:
     return '"' + "".join(c if " " <= c <= "~" else "?" for c in out) + '"'
 
 
+# Rule names and policies come from the config, so they are few and fixed:
+# format each once, not on every request.
+_name = lru_cache(maxsize=1024)(sf_string)
+
+
 def seconds_up(ms: int) -> int:
     return -(-ms // 1000)
 
@@ -37,7 +43,12 @@ def policy_header(rules: Iterable[Rule]) -> str:
     that quota over that window ("20/second, burst 40" is `q=40;w=2`), so the
     policy states both the burst and the sustained rate.
     """
-    return ", ".join(f"{sf_string(r.name)};q={_quota(r)};w={_window_s(r)}" for r in rules if not r.shadow)
+    return ", ".join(_policy_item(r) for r in rules if not r.shadow)
+
+
+@lru_cache(maxsize=1024)
+def _policy_item(rule: Rule) -> str:
+    return f"{sf_string(rule.name)};q={_quota(rule)};w={_window_s(rule)}"
 
 
 def _quota(rule: Rule) -> int:
@@ -63,7 +74,7 @@ def ratelimit_headers(rules: Sequence[Rule], results: Sequence[RuleResult], deni
         if rule.shadow:
             continue
         remaining = res.remaining if res.remaining > 0 else 0
-        items.append(f"{sf_string(rule.name)};r={remaining};t={seconds_up(res.reset_ms)}")
+        items.append(f"{_name(rule.name)};r={remaining};t={-(-res.reset_ms // 1000)}")
         if tightest is None or remaining < tightest[1].remaining:
             tightest = (rule, res)
     headers: list[tuple[str, str]] = []
