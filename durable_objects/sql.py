@@ -3,11 +3,25 @@
 On Cloudflare `ctx.storage.sql.exec()` returns a (wrapped) JS cursor whose
 `toArray()` yields JS objects, and D1 returns JS result objects; on the local
 runtime both are already Python. Everything here is duck-typed (`to_py`,
-`toArray`) so no `js`/`pyodide` import is needed and CPython runs it as is.
+`toArray`) so CPython runs it as is.
+
+On Cloudflare the SDK wraps `ctx.storage` in a `_BindingWrapper` that runs
+every argument and result of every call through its RPC converters
+(`python_to_rpc` / `python_from_rpc`, workers-runtime-sdk 1.9.5 rpc.py). For
+SQLite, which is local and synchronous, that conversion was most of a
+decision's CPU on Pyodide (measured by tests/conformance), so `Sql` calls the
+raw `SqlStorage.exec` under the wrapper (`_binding`) and converts rows itself:
+primitives cross to JS as they are, None must be sent as JS null (Pyodide
+would otherwise pass `undefined`), and null comes back as `jsnull`.
 """
 from __future__ import annotations
 
 from typing import Any
+
+try:  # Pyodide only: the one platform value this adapter needs
+    from pyodide.ffi import jsnull as _JS_NULL
+except ImportError:  # CPython and the local runtime: SQL NULL is None
+    _JS_NULL = None
 
 
 def _py(value: Any) -> Any:
@@ -16,6 +30,8 @@ def _py(value: Any) -> Any:
 
 
 def _scalar(value: Any) -> Any:
+    if value is _JS_NULL:
+        return None
     # JS numbers arrive as float when they crossed a JS boundary as doubles.
     if isinstance(value, float) and value.is_integer():
         return int(value)
@@ -38,11 +54,19 @@ class Sql:
     """`ctx.storage.sql` with Python rows. All calls are synchronous, like the platform's."""
 
     def __init__(self, storage: Any) -> None:
-        self._sql = storage.sql
+        sql = storage.sql
+        raw = getattr(sql, "_binding", None) if type(sql).__name__ == "_BindingWrapper" else None
+        self._sql = raw if raw is not None else sql
+        self._to_js = raw is not None and _JS_NULL is not None
+
+    def _exec(self, query: str, args: tuple) -> Any:
+        if self._to_js and None in args:
+            args = tuple(_JS_NULL if a is None else a for a in args)
+        return self._sql.exec(query, *args)
 
     def run(self, query: str, *args: Any) -> int:
         """Execute for effect; returns rows written when the cursor reports it (else 0)."""
-        cursor = self._sql.exec(query, *args)
+        cursor = self._exec(query, args)
         to_array = getattr(cursor, "toArray", None)
         if callable(to_array):  # drain: a cursor is lazy on the platform
             to_array()
@@ -50,7 +74,7 @@ class Sql:
         return int(written) if isinstance(written, (int, float)) else 0
 
     def rows(self, query: str, *args: Any) -> list[dict[str, Any]]:
-        cursor = self._sql.exec(query, *args)
+        cursor = self._exec(query, args)
         to_array = getattr(cursor, "toArray", None)
         return _rows(to_array() if callable(to_array) else cursor)
 
