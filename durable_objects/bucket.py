@@ -19,7 +19,7 @@ from workers import DurableObject
 
 from durable_objects import clock
 from durable_objects.envvars import env_bool, env_int
-from durable_objects.sql import Sql, d1_all, get_alarm, set_alarm
+from durable_objects.sql import Sql, d1_all, get_alarm, migrate, set_alarm
 from src.tollgate.algorithms import step
 from src.tollgate.decision import decide
 from src.tollgate.snapshots import UsageRecord, decode_rows, encode_rows, shard_for, shard_name
@@ -28,7 +28,6 @@ from src.tollgate.wire import decode_decide, encode_decision
 
 log = logging.getLogger("tollgate.bucket")
 
-SCHEMA_VERSION = 2
 DEFAULT_SNAPSHOT_DELAY_MS = 5_000
 DEFAULT_OUTBOX_SHARDS = 16
 MAX_RETRY_DELAY_MS = 300_000
@@ -85,19 +84,6 @@ _ROWS = ("SELECT rule, CAST(s0 AS TEXT) AS s0, CAST(s1 AS TEXT) AS s1, CAST(s2 A
          "period_start, allowed, admitted, denied, shadow_denied, version, sent_version FROM rule_state")
 
 
-def migrate(sql: Sql) -> int:
-    """Bring this object's storage to SCHEMA_VERSION; returns the version found before."""
-    sql.run("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    row = sql.one("SELECT value FROM meta WHERE key = 'schema_version'")
-    found = int(row["value"]) if row else 0
-    for version in range(found + 1, SCHEMA_VERSION + 1):
-        for statement in _MIGRATIONS[version]:
-            sql.run(statement)
-        sql.run("INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value", str(version))
-    return found
-
-
 def _object_name(ctx: Any) -> str:
     """The name the Worker used in getByName() (ctx.id.name, Cloudflare changelog
     2026-03-15 "Access Durable Object name via ctx.id.name"); the hex id otherwise."""
@@ -138,7 +124,7 @@ class ClientBucket(DurableObject):
     def __init__(self, ctx: Any, env: Any) -> None:
         super().__init__(ctx, env)
         self.sql = Sql(ctx.storage)
-        migrate(self.sql)
+        migrate(self.sql, _MIGRATIONS)
         self.client = _object_name(ctx)
         self._restored = self.sql.one("SELECT 1 AS x FROM restored_usage LIMIT 1") is not None
         self._alarm_pending: bool | None = None  # None: unknown, ask storage once

@@ -24,10 +24,9 @@ from typing import Any
 from workers import DurableObject
 
 from durable_objects import clock
-from durable_objects.sql import Sql
+from durable_objects.sql import Sql, migrate
 from src.tollgate.snapshots import UsageRecord, decode_rows
 
-SCHEMA_VERSION = 1
 METRICS_OBJECT = "metrics"
 
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -49,18 +48,6 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE TABLE IF NOT EXISTS gauge (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
     ),
 }
-
-
-def migrate(sql: Sql) -> int:
-    sql.run("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    row = sql.one("SELECT value FROM meta WHERE key = 'schema_version'")
-    found = int(row["value"]) if row else 0
-    for version in range(found + 1, SCHEMA_VERSION + 1):
-        for statement in _MIGRATIONS[version]:
-            sql.run(statement)
-        sql.run("INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value", str(version))
-    return found
 
 
 def _args(text: str, what: str) -> dict:
@@ -88,7 +75,7 @@ class SnapshotOutbox(DurableObject):
     def __init__(self, ctx: Any, env: Any) -> None:
         super().__init__(ctx, env)
         self.sql = Sql(ctx.storage)
-        migrate(self.sql)
+        migrate(self.sql, _MIGRATIONS)
 
     # ------------------------------------------------------------ from buckets
     async def put(self, rows: str) -> str:

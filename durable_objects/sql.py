@@ -83,6 +83,23 @@ class Sql:
         return found[0] if found else None
 
 
+def migrate(sql: Sql, migrations: dict[int, tuple[str, ...]]) -> int:
+    """Bring an object's storage to the newest of `migrations`; returns the version found.
+
+    A deployed Durable Object keeps its storage across deploys, so every schema
+    change is a numbered step applied once, in order, recorded in `meta`.
+    """
+    sql.run("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    row = sql.one("SELECT value FROM meta WHERE key = 'schema_version'")
+    found = int(row["value"]) if row else 0
+    for version in range(found + 1, max(migrations) + 1):
+        for statement in migrations[version]:
+            sql.run(statement)
+        sql.run("INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value", str(version))
+    return found
+
+
 async def get_alarm(storage: Any) -> int | None:
     value = _py(await storage.getAlarm())
     return None if value is None else int(value)
