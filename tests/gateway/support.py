@@ -162,3 +162,28 @@ def problem_of(status: int, headers: Any, body: bytes) -> dict:
     assert doc["status"] == status and doc["title"], doc
     assert "Traceback" not in body.decode(errors="replace")
     return doc
+
+
+def run_scenario(tmp_path: Path, tollgate: dict | None, scenario: Any, *, vars: dict | None = None,
+                 secrets: dict | None = None, origin_url: str | None = None, with_origin: bool = True,
+                 **session: Any) -> None:
+    """Serve the repo's Worker with `tollgate` against a recording origin and run
+    `await scenario(edge, origin, http)`. `with_origin=False` serves no ORIGIN_URL (the
+    pure decision service); `origin_url` points the Worker at another origin."""
+    import aiohttp
+
+    config = write_config(tmp_path / "cfg", tollgate, vars, secrets=secrets)
+
+    async def main() -> None:
+        with Origin() as origin:
+            target = (origin_url or origin.url) if with_origin else None
+            async with serving(config, tmp_path / "state", origin=target) as edge:
+                async with aiohttp.ClientSession(**session) as http:
+                    await scenario(edge, origin, http)
+    asyncio.run(main())
+
+
+async def call(http: Any, method: str, url: str, **kw: Any) -> tuple[int, Any, bytes]:
+    """One request, redirects not followed: (status, headers, body)."""
+    async with http.request(method, url, allow_redirects=False, **kw) as r:
+        return r.status, r.headers, await r.read()

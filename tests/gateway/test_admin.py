@@ -1,12 +1,9 @@
 """Admin API: only with ADMIN_TOKEN; shows and resets one client's bucket."""
 from __future__ import annotations
 
-import asyncio
 import json
 
-import aiohttp
-
-from tests.gateway.support import SECRETS, Origin, problem_of, serving, write_config
+from tests.gateway.support import SECRETS, call, problem_of, run_scenario
 
 TOLLGATE = {"identity": ["header:x-api-key", "ip"],
             "rules": [{"name": "daily", "limit": "5/day", "algorithm": "fixed_window"},
@@ -15,19 +12,7 @@ ADMIN = {"Authorization": f"Bearer {SECRETS['ADMIN_TOKEN']}"}
 
 
 def run(tmp_path, scenario, secrets=None):
-    config = write_config(tmp_path / "cfg", TOLLGATE, secrets=secrets)
-
-    async def main():
-        with Origin() as origin:
-            async with serving(config, tmp_path / "state", origin=origin.url) as edge:
-                async with aiohttp.ClientSession() as http:
-                    await scenario(edge, http)
-    asyncio.run(main())
-
-
-async def call(http, method, url, **kw):
-    async with http.request(method, url, **kw) as r:
-        return r.status, r.headers, await r.read()
+    run_scenario(tmp_path, TOLLGATE, lambda edge, origin, http: scenario(edge, http), secrets=secrets)
 
 
 def test_admin_needs_the_token(tmp_path):

@@ -2,12 +2,9 @@
 and as a pure decision service; the rules match the original method and path."""
 from __future__ import annotations
 
-import asyncio
 import json
 
-import aiohttp
-
-from tests.gateway.support import SECRETS, Origin, problem_of, serving, write_config
+from tests.gateway.support import SECRETS, call, problem_of, run_scenario
 
 TOLLGATE = {"identity": ["header:x-api-key"],
             "rules": [{"name": "search", "limit": "3/day", "algorithm": "fixed_window",
@@ -16,19 +13,7 @@ ALLOW = {"Tollgate-Allow-Token": SECRETS["ALLOW_TOKEN"]}
 
 
 def run(tmp_path, scenario, with_origin=True):
-    config = write_config(tmp_path / "cfg", TOLLGATE)
-
-    async def main():
-        with Origin() as origin:
-            async with serving(config, tmp_path / "state", origin=origin.url if with_origin else None) as edge:
-                async with aiohttp.ClientSession() as http:
-                    await scenario(edge, origin, http)
-    asyncio.run(main())
-
-
-async def call(http, method, url, **kw):
-    async with http.request(method, url, **kw) as r:
-        return r.status, r.headers, await r.read()
+    run_scenario(tmp_path, TOLLGATE, scenario, with_origin=with_origin)
 
 
 def test_envoy_path_prefix_and_nginx_original_uri_decide_the_original_request(tmp_path):

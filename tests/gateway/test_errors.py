@@ -1,13 +1,10 @@
 """Every bad input or failure answers its status with problem+json, never a traceback."""
 from __future__ import annotations
 
-import asyncio
 import json
 
-import aiohttp
-
 from tests.conftest import free_port
-from tests.gateway.support import SECRETS, Origin, problem_of, serving, write_config
+from tests.gateway.support import SECRETS, call, problem_of, run_scenario
 
 TOLLGATE = {"identity": ["header:x-api-key"],
             "rules": [{"name": "daily", "limit": "50/day", "algorithm": "fixed_window"}]}
@@ -16,19 +13,7 @@ ALLOW = {"Tollgate-Allow-Token": SECRETS["ALLOW_TOKEN"]}
 
 
 def run(tmp_path, scenario, tollgate=TOLLGATE, vars=None, origin_url=None):
-    config = write_config(tmp_path / "cfg", tollgate, vars)
-
-    async def main():
-        with Origin() as origin:
-            async with serving(config, tmp_path / "state", origin=origin_url or origin.url) as edge:
-                async with aiohttp.ClientSession() as http:
-                    await scenario(edge, origin, http)
-    asyncio.run(main())
-
-
-async def call(http, method, url, **kw):
-    async with http.request(method, url, allow_redirects=False, **kw) as r:
-        return r.status, r.headers, await r.read()
+    run_scenario(tmp_path, tollgate, scenario, vars=vars, origin_url=origin_url)
 
 
 def test_identity_missing_401_and_malformed_400(tmp_path):

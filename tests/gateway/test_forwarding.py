@@ -1,16 +1,14 @@
 """Forwarding: what reaches the origin and what comes back, as a transparent proxy."""
 from __future__ import annotations
 
-import asyncio
 import base64
 import gzip
 import json
 
-import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
-from tests.gateway.support import Origin, serving, write_config
+from tests.gateway.support import run_scenario
 from worker.forwarding import request_headers, response_headers
 
 TOLLGATE = {"identity": ["header:x-api-key"],
@@ -18,14 +16,7 @@ TOLLGATE = {"identity": ["header:x-api-key"],
 
 
 def run(tmp_path, scenario):
-    config = write_config(tmp_path / "cfg", TOLLGATE)
-
-    async def main():
-        with Origin() as origin:
-            async with serving(config, tmp_path / "state", origin=origin.url) as edge:
-                async with aiohttp.ClientSession(auto_decompress=False) as http:
-                    await scenario(edge, origin, http)
-    asyncio.run(main())
+    run_scenario(tmp_path, TOLLGATE, scenario, auto_decompress=False)
 
 
 def test_method_path_query_body_and_headers_reach_the_origin(tmp_path):

@@ -7,7 +7,7 @@ import re
 
 import aiohttp
 
-from tests.gateway.support import SECRETS, Origin, problem_of, serving, write_config
+from tests.gateway.support import SECRETS, call, problem_of, run_scenario
 
 TOLLGATE = {
     "identity": ["header:x-api-key"],
@@ -25,19 +25,7 @@ ADMIN = {"Authorization": f"Bearer {SECRETS['ADMIN_TOKEN']}"}
 
 def run(tmp_path, scenario):
     """Serve the repo's Worker with TOLLGATE against a recording origin and run `scenario(edge, origin, http)`."""
-    config = write_config(tmp_path / "cfg", TOLLGATE)
-
-    async def main():
-        with Origin() as origin:
-            async with serving(config, tmp_path / "state", origin=origin.url) as edge:
-                async with aiohttp.ClientSession() as http:
-                    await scenario(edge, origin, http)
-    asyncio.run(main())
-
-
-async def call(http, method, url, **kw):
-    async with http.request(method, url, allow_redirects=False, **kw) as r:
-        return r.status, r.headers, await r.read()
+    run_scenario(tmp_path, TOLLGATE, scenario)
 
 
 def test_a_client_gets_its_limit_then_429_and_others_are_unaffected(tmp_path):
