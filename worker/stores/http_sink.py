@@ -71,7 +71,7 @@ class HttpSink:
         if not rows:
             return WriteResult(0, 0)
         body = encode_ndjson(rows)
-        calls, last = 0, "no attempt"
+        calls, last, wait = 0, "no attempt", self.backoff_ms
         for attempt in range(self.attempts):
             if attempt:
                 pause = min(wait, MAX_RETRY_AFTER_MS)
