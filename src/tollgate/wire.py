@@ -11,6 +11,7 @@ decision result:  {"v":1,"ok":0|1,"by":name|null,"retry":ms,"res":[[name,allowed
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any, Sequence
 
 from src.tollgate.algorithms import Limit
@@ -86,7 +87,11 @@ def encode_decide(rules: Sequence[Rule], cost: int) -> str:
     return _dumps({"v": WIRE_VERSION, "cost": cost, "rules": [encode_rule(r) for r in rules]})
 
 
+@lru_cache(maxsize=256)
 def decode_decide(text: str) -> tuple[tuple[Rule, ...], int]:
+    """Validate and decode a decide payload. Cached: the Worker sends the same text for
+    every request with the same rules and cost, so a bucket validates it once, not per
+    decision (the result is immutable; a bad payload raises and is not cached)."""
     obj = _loads(text, "decide payload")
     cost = _int(obj.get("cost"), "decide payload.cost")
     raw = obj.get("rules")
@@ -112,23 +117,14 @@ def encode_decision(decision: Decision) -> str:
 
 
 def decode_decision(text: str) -> Decision:
+    """Decode the bucket's answer. It comes from our own bucket, so the shape is trusted
+    and not re-validated field by field on every request; anything else (a bucket of
+    another version during a deploy) raises WireError, which the gateway treats as a
+    bucket failure (each rule's on_error)."""
     obj = _loads(text, "decision")
-    if obj.get("ok") not in (0, 1):
-        raise WireError("decision.ok: expected 0 or 1")
-    by = obj.get("by")
-    if by is not None:
-        _str(by, "decision.by")
-    retry = _int(obj.get("retry"), "decision.retry")
-    raw = obj.get("res")
-    if not isinstance(raw, list):
-        raise WireError("decision.res: expected a list")
-    results = []
-    for i, item in enumerate(raw):
-        where = f"decision.res[{i}]"
-        if not isinstance(item, list) or len(item) != 6:
-            raise WireError(f"{where}: expected [name, allowed, shadow, remaining, reset_ms, retry_after_ms]")
-        name, allowed, shadow, remaining, reset_ms, retry_ms = item
-        results.append(RuleResult(_str(name, f"{where}.name"), bool(allowed), bool(shadow),
-                                  _int(remaining, f"{where}.remaining", None), _int(reset_ms, f"{where}.reset_ms"),
-                                  _int(retry_ms, f"{where}.retry_after_ms")))
-    return Decision(bool(obj["ok"]), by, retry, tuple(results), {})
+    try:
+        return Decision(obj["ok"] == 1, obj["by"], int(obj["retry"]), tuple(
+            RuleResult(name, allowed == 1, shadow == 1, remaining, reset_ms, retry_ms)
+            for name, allowed, shadow, remaining, reset_ms, retry_ms in obj["res"]), {})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WireError(f"decision: not what a bucket answers ({type(exc).__name__}: {exc})") from None
