@@ -20,7 +20,7 @@ import workers
 
 from worker.forwarding import UNCHECKED_HEADER, origin_url, request_headers, response_headers
 from worker.limiter import (ALLOWED, CLOSED, DENIED, UNCHECKED, ask_bucket, blocked_reply, closed_reply,
-                            denied_reply, identify_client, rule_path)
+                            denied_reply, identify_client, impossible_cost, rule_path)
 from worker.platform import Incoming, OriginTimeout, OriginUnreachable, env_value, fetch_origin, response
 from worker.replies import Reply, not_found, problem_reply
 from worker.routes import admin, allow, health, metrics_route
@@ -86,6 +86,9 @@ async def proxy(incoming: Incoming, parts: Any, settings: Settings, env: Any, ct
     added: list[tuple[str, str]] = []
     unchecked = False
     if resolution.rules:
+        impossible = impossible_cost(resolution, resolution.cost)
+        if impossible is not None:
+            return impossible
         outcome = await ask_bucket(env, ctx, settings, identity, resolution, resolution.cost)
         verdict = outcome.verdict
         if verdict == DENIED:

@@ -53,6 +53,17 @@ def _describe(source: Any) -> str:
             "xff": "X-Forwarded-For"}.get(source.kind, f"header {source.header}")
 
 
+def impossible_cost(resolution: Resolution, cost: int) -> Reply | None:
+    """400 when `cost` exceeds what an enforcing rule can ever admit at once (its burst or
+    count): a 429 would say "retry later", but no later ever admits it. Shared by the
+    gateway (route costs) and /allow (a caller's cost)."""
+    too_big = next((r for r in resolution.rules if not r.shadow and cost > r.limit.capacity), None)
+    if too_big is None:
+        return None
+    return problem_reply(400, "Bad cost", f'cost {cost} exceeds rule "{too_big.name}", which admits at '
+                         f"most {too_big.limit.capacity} at once: it could never be admitted.", rule=too_big.name)
+
+
 def blocked_reply(rule: str) -> Reply:
     return problem_reply(403, "Client blocked", f'This client is blocked by rule "{rule}".', rule=rule)
 

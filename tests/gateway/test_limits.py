@@ -79,6 +79,20 @@ def test_route_cost_counts_against_the_quota(tmp_path):
     run(tmp_path, scenario)
 
 
+def test_route_cost_above_a_rules_capacity_is_a_400_not_an_endless_429(tmp_path):
+    tollgate = {"identity": ["header:x-api-key"],
+                "rules": [{"name": "burst", "limit": "10/minute", "burst": 3}],
+                "costs": {"POST /v1/export": 5}}
+
+    async def scenario(edge, origin, http):
+        status, headers, body = await call(http, "POST", f"{edge.url}/v1/export", headers={"X-Api-Key": "fay"})
+        problem = problem_of(400, headers, body)
+        assert problem["rule"] == "burst" and "could never be admitted" in problem["detail"]
+        assert origin.count() == 0
+        assert (await call(http, "GET", f"{edge.url}/v1/export", headers={"X-Api-Key": "fay"}))[0] == 201
+    run_scenario(tmp_path, tollgate, scenario)
+
+
 def test_unmatched_path_is_forwarded_without_asking_a_bucket(tmp_path):
     async def scenario(edge, origin, http):
         status, headers, _ = await call(http, "GET", f"{edge.url}/public/page", headers={"X-Api-Key": "erin"})

@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, urlsplit
 from src.tollgate.headers import seconds_up
 from worker.forwarding import UNCHECKED_HEADER
 from worker.limiter import (ALLOWED, DENIED, UNCHECKED, ask_bucket, blocked_reply, closed_reply, identify_client,
-                            rule_path)
+                            impossible_cost, rule_path)
 from worker.platform import Incoming
 from worker.replies import Reply, json_reply, problem_reply
 from worker.settings import Settings
@@ -105,14 +105,11 @@ async def handle_allow(incoming: Incoming, path: str, query: str, settings: Sett
         return blocked_reply(resolution.blocked_by)
     if not resolution.rules:
         return json_reply(200, ADMITTED)
-    if cost is not None:
-        too_big = next((r for r in resolution.rules if not r.shadow and cost > r.limit.capacity), None)
-        if too_big is not None:  # a 429 would say "retry later", but no later ever admits it
-            return problem_reply(400, "Bad cost", f'cost {cost} exceeds rule "{too_big.name}", which admits at '
-                                 f"most {too_big.limit.capacity} at once: it could never be admitted.",
-                                 rule=too_big.name)
-    outcome = await ask_bucket(env, ctx, settings, identity, resolution,
-                               cost if cost is not None else resolution.cost)
+    cost = cost if cost is not None else resolution.cost
+    impossible = impossible_cost(resolution, cost)
+    if impossible is not None:
+        return impossible
+    outcome = await ask_bucket(env, ctx, settings, identity, resolution, cost)
     if outcome.verdict == ALLOWED:
         return json_reply(200, ADMITTED, outcome.headers)
     if outcome.verdict == DENIED:
