@@ -98,13 +98,12 @@ class _Row:
     """One rule_state row in Python, mutated by a decision and written back once."""
 
     __slots__ = ("rule", "state", "period_start", "allowed", "admitted", "denied", "shadow_denied",
-                 "version", "sent_version", "exists")
+                 "version", "sent_version")
 
     def __init__(self, rule: str, period: int) -> None:
         self.rule, self.state, self.period_start = rule, None, period
         self.allowed = self.admitted = self.denied = self.shadow_denied = 0
         self.version = self.sent_version = 0
-        self.exists = False
 
     @classmethod
     def from_db(cls, d: dict) -> "_Row":
@@ -112,7 +111,6 @@ class _Row:
         row.state = None if d["s0"] is None else (int(d["s0"]), int(d["s1"]), int(d["s2"]))
         for f in ("allowed", "admitted", "denied", "shadow_denied", "version", "sent_version"):
             setattr(row, f, d[f])
-        row.exists = True
         return row
 
     def usage(self, client: str) -> UsageRecord:
