@@ -16,8 +16,6 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-import workers
-
 from worker.forwarding import UNCHECKED_HEADER, origin_url, request_headers, response_headers
 from worker.limiter import (ALLOWED, CLOSED, DENIED, UNCHECKED, ask_bucket, blocked_reply, closed_reply,
                             denied_reply, identify_client, impossible_cost, rule_path)
@@ -45,7 +43,7 @@ async def handle(request: Any, env: Any, ctx: Any) -> Any:
         return response(reply.status, reply.headers, reply.body)
     except Exception:
         log.exception("could not build the response (status %s)", reply.status)
-        return workers.Response(INTERNAL_ERROR.body, status=500, headers=INTERNAL_ERROR.headers)
+        return response(500, INTERNAL_ERROR.headers, INTERNAL_ERROR.body)
 
 
 async def dispatch(request: Any, env: Any, ctx: Any) -> Reply:
