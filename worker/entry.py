@@ -19,9 +19,9 @@ class Default(WorkerEntrypoint):
         return await gateway.handle(request, self.env, self.ctx)
 
     async def scheduled(self, controller, env=None, ctx=None):
-        # workerd passes (controller, env, ctx), but through python_from_rpc
-        # (src/pyodide/internal/introspection.py wrapper_func): that `env` is a JsDict of
-        # raw JS bindings the SDK does not wrap (D1 batch() then gets a Python list, not a
-        # JS array). Only self.env is wrapped (_EnvWrapper), so always use it.
-        # Found by tests/conformance; pinned by tests/gateway/test_edge_conformance.py.
+        # A class-based entrypoint gets env and ctx in its constructor only: workerd calls
+        # scheduled(controller, undefined, undefined) (src/workerd/io/worker.c++,
+        # getHandlerFromEntrypointClass), so `env` is None here. And were a raw env passed,
+        # its bindings would not be the SDK-wrapped ones (_EnvWrapper wraps self.env only).
+        # Always use self.env; pinned by tests/gateway/test_edge_conformance.py.
         await run_scheduled(self.env, controller, self.ctx)

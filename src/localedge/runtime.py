@@ -251,7 +251,10 @@ class LocalEdge:
         if handler is None:
             return None
         controller = ScheduledController(cron, scheduled_time_ms or int(time.time() * 1000))
-        result = handler(controller, self.env, ExecutionContext(self))
+        # workerd hands a class-based entrypoint's handlers (event, undefined, undefined): env and
+        # ctx went to the constructor (cloudflare/workerd src/workerd/io/worker.c++,
+        # getHandlerFromEntrypointClass, read Nov 2026). Python sees None for both.
+        result = handler(controller, None, None)
         if inspect.isawaitable(result):
             await result
         return controller

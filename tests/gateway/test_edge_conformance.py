@@ -8,17 +8,18 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
+
 from tests.snapshots.edge_support import edge, store_totals
 
 
 class _RawJsBinding:
-    """A binding as Python sees it in the `env` argument of `scheduled` on Cloudflare.
+    """A binding as it would look in a `python_from_rpc` copy of the env: a raw JS proxy.
 
-    workerd calls `Default.scheduled(controller, env, ctx)` through introspection.wrapper_func
-    (cloudflare/workerd src/pyodide/internal/introspection.py), which passes every argument
-    through `workers.python_from_rpc`: the env object becomes a `JsDict` whose bindings are raw
-    JS proxies, not the SDK's wrapped bindings (`_EnvWrapper` wraps `self.env` only). A Python
-    list handed to a raw D1 `batch()` is not a JS array, so the flush's store write fails.
+    The SDK wraps `self.env` only (`_EnvWrapper`); a Python list handed to a raw D1 `batch()`
+    is not a JS array, so a flush through such an env fails. workerd itself passes a
+    class-based entrypoint's `scheduled` no env at all (`undefined`: src/workerd/io/worker.c++,
+    getHandlerFromEntrypointClass); both must flush through `self.env`.
     """
 
     def __init__(self, name: str) -> None:
@@ -39,11 +40,12 @@ class _WorkerdScheduledEnv(dict):
             raise AttributeError(name) from None
 
 
-def test_scheduled_flushes_through_self_env_not_its_env_argument(tmp_path):
-    asyncio.run(_scheduled_with_workerd_env(tmp_path))
+@pytest.mark.parametrize("env_argument", ["none", "raw"])
+def test_scheduled_flushes_through_self_env_not_its_env_argument(tmp_path, env_argument):
+    asyncio.run(_scheduled_with_workerd_env(tmp_path, env_argument))
 
 
-async def _scheduled_with_workerd_env(tmp_path):
+async def _scheduled_with_workerd_env(tmp_path, env_argument):
     from src.localedge.runtime import ExecutionContext, ScheduledController
     from src.tollgate.snapshots import UsageRecord, encode_rows, shard_for, shard_name
 
@@ -55,7 +57,10 @@ async def _scheduled_with_workerd_env(tmp_path):
             {name: _RawJsBinding(name) for name in ("BUCKETS", "OUTBOX", "USAGE_DB")},
             **{k: v for k, v in vars(e.env).items() if isinstance(v, str)})
         default = e.entrypoint(ExecutionContext(e), e.env)
-        await default.scheduled(ScheduledController("*/5 * * * *", 0), workerd_env, ExecutionContext(e))
+        if env_argument == "none":              # what workerd passes
+            await default.scheduled(ScheduledController("*/5 * * * *", 0), None, None)
+        else:
+            await default.scheduled(ScheduledController("*/5 * * * *", 0), workerd_env, ExecutionContext(e))
         assert store_totals(e.d1("USAGE_DB")) == {"burst": (3, 3, 1, 0)}
         assert json.loads(await shard.stats())["depth"] == 0
 

@@ -1,7 +1,8 @@
 // Load the wrangler dry-run bundle into a fresh Pyodide with Cloudflare's SDK and
 // drive it the way workerd does: env built from wrangler.toml, a new `Default`
 // instance per event constructed with the raw JS ctx and env, `fetch` called relaxed
-// with (request, env, ctx), `scheduled` called with (controller, env, ctx), both through
+// with (request, undefined, undefined), `scheduled` with (controller, undefined, undefined),
+// as workerd calls a class-based entrypoint's handlers, both through
 // workerd's argument/result conversion (py/conformance_bridge.py).
 import fs from 'node:fs';
 import path from 'node:path';
@@ -85,7 +86,13 @@ export class WorkerHost {
     const useEnv = env ?? this.env;
     const inst = this.main.Default(ctx, useEnv);
     try {
-      const result = await this.bridge.call_rpc(relaxed, inst, prop, firstArg, useEnv, ctx);
+      // A class-based entrypoint's handlers get (event, undefined, undefined): workerd passes
+      // the real env and ctx to the constructor only. cloudflare/workerd src/workerd/io/worker.c++,
+      // getHandlerFromEntrypointClass: "We set handler.env and handler.ctx to undefined because we
+      // already passed the real env and ctx into the constructor, and we want the handler methods
+      // to act like they take just one parameter." (read Nov 2026). Passing the env here made
+      // python_from_rpc deep-convert it on every request, which workerd never does.
+      const result = await this.bridge.call_rpc(relaxed, inst, prop, firstArg, undefined, undefined);
       await ctx._settle();
       return result;
     } finally {
