@@ -8,6 +8,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { threadCpuNs } from './cpu.mjs';
 import { DurableObjectStorage } from './sql_storage.mjs';
 
 // ---------------------------------------------------------------------------
@@ -79,6 +80,10 @@ export class DurableObjectHost {
     this.env = env;
     this.objects = new Map();
     this.calls = 0;
+    // CPU the objects' RPC methods used, while `accountCpu` is on (lib/measure.mjs): on
+    // Cloudflare a Durable Object runs in its own isolate, so the Worker's share is apart.
+    this.accountCpu = false;
+    this.cpuNs = 0;
   }
 
   #object(className, id) {
@@ -113,10 +118,16 @@ export class DurableObjectHost {
     try {
       return await this.#enqueue(obj, async (inst) => {
         if (!this.bridge.has_method(inst, prop)) throw new TypeError(`The RPC receiver does not implement the method "${prop}".`);
-        const result = await this.bridge.call_rpc(prop === 'fetch', inst, prop, ...copied);
-        const copy = rpcCopy(result);
-        if (result && typeof result.destroy === 'function') result.destroy();
-        return copy;
+        // Sequential callers only: between these two reads nothing but this call runs.
+        const started = this.accountCpu ? threadCpuNs() : 0;
+        try {
+          const result = await this.bridge.call_rpc(prop === 'fetch', inst, prop, ...copied);
+          const copy = rpcCopy(result);
+          if (result && typeof result.destroy === 'function') result.destroy();
+          return copy;
+        } finally {
+          if (this.accountCpu) this.cpuNs += threadCpuNs() - started;
+        }
       });
     } catch (e) {
       throw jsError(e);
