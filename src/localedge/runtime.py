@@ -32,7 +32,7 @@ from workers.fetch import close_sessions  # noqa: E402  (after sdk.install)
 from src.localedge.cron import CronScheduler  # noqa: E402
 from src.localedge.d1 import D1Database  # noqa: E402
 from src.localedge.durable.closer import drain  # noqa: E402
-from src.localedge.durable.alarms import BASE_RETRY_DELAY_S, AlarmScheduler  # noqa: E402
+from src.localedge.durable.alarms import BASE_RETRY_DELAY_S, AlarmScheduler, LoopClock, ManualClock  # noqa: E402
 from src.localedge.durable.namespace import DurableObjectNamespace  # noqa: E402
 from src.localedge.server import EdgeServer  # noqa: E402
 
@@ -112,7 +112,8 @@ class LocalEdge:
                  build: bool = True, crons: bool = True, test_scheduled: bool = True,
                  alarm_retry_base_s: float = BASE_RETRY_DELAY_S, max_live_objects: int = 2000,
                  dev_vars: str | Path | None = None, cron_now_ms: Callable[[], int] | None = None,
-                 cron_sleep: Callable[[float], Awaitable[None]] | None = None) -> None:
+                 cron_sleep: Callable[[float], Awaitable[None]] | None = None,
+                 alarm_clock: LoopClock | ManualClock | None = None) -> None:
         self.config_path = Path(config_path)
         self.state_dir = Path(state_dir)
         self.host, self.port = host, port
@@ -122,6 +123,7 @@ class LocalEdge:
         self.run_crons = crons
         self.test_scheduled = test_scheduled
         self.alarm_retry_base_s = alarm_retry_base_s
+        self.alarm_clock = alarm_clock      # None: wall clock; ManualClock: tests move time
         self.max_live_objects = max_live_objects
         self.dev_vars = dev_vars
         self._cron_clock = {k: v for k, v in (("now_ms", cron_now_ms), ("sleep", cron_sleep)) if v is not None}
@@ -160,7 +162,8 @@ class LocalEdge:
         if entry is None:
             raise ConfigError(f"{config.main}: no class Default (the Worker's entrypoint)")
         self.entrypoint = entry
-        self.alarms = AlarmScheduler(self.state_dir, self._run_alarm, base_delay_s=self.alarm_retry_base_s)
+        self.alarms = AlarmScheduler(self.state_dir, self._run_alarm, base_delay_s=self.alarm_retry_base_s,
+                                     clock=self.alarm_clock)
         values = config.env_values()
         by_class: dict[str, DurableObjectNamespace] = {}
         for b in config.durable_objects:

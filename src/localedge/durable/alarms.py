@@ -10,15 +10,21 @@ Semantics from developers.cloudflare.com/durable-objects/api/alarms/:
 
 Alarms live in one runtime-level SQLite table (<state>/alarms.sqlite) so a
 restarted runtime finds every pending alarm without opening each object's
-file; a past-due alarm fires right after start. The base delay is a parameter
-so tests need not wait seconds.
+file; a past-due alarm fires right after start.
+
+Time comes from a clock: `LoopClock` (the default) is the wall clock
+and the event loop's timers; `ManualClock` is virtual time that moves only
+when `AlarmScheduler.advance()` is awaited, so tests check Cloudflare's real
+2 s backoff to the millisecond without waiting for it.
 """
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Awaitable, Callable
 
@@ -39,6 +45,55 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+class LoopClock:
+    """Wall-clock time and the running event loop's timers."""
+
+    def __init__(self, now_ms: Callable[[], int] = _now_ms) -> None:
+        self.now_ms = now_ms
+
+    def call_at(self, at_ms: int, callback: Callable[..., None], *args: object) -> asyncio.TimerHandle:
+        delay = max(0.0, (at_ms - self.now_ms()) / 1000)
+        return asyncio.get_running_loop().call_later(delay, callback, *args)
+
+
+@dataclass(order=True)
+class _ManualTimer:
+    at_ms: int
+    seq: int
+    callback: Callable[..., None] = field(compare=False)
+    args: tuple = field(compare=False)
+    cancelled: bool = field(default=False, compare=False)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class ManualClock:
+    """Virtual time: timers fire only inside `AlarmScheduler.advance()`, in time order."""
+
+    def __init__(self, start_ms: int) -> None:
+        self.now = start_ms
+        self._timers: list[_ManualTimer] = []
+        self._seq = itertools.count()
+
+    def now_ms(self) -> int:
+        return self.now
+
+    def call_at(self, at_ms: int, callback: Callable[..., None], *args: object) -> _ManualTimer:
+        timer = _ManualTimer(max(at_ms, self.now), next(self._seq), callback, args)
+        heapq.heappush(self._timers, timer)
+        return timer
+
+    def pop_due(self, until_ms: int) -> _ManualTimer | None:
+        """The earliest live timer due at or before `until_ms`, time moved to it; else None."""
+        while self._timers and self._timers[0].at_ms <= until_ms:
+            timer = heapq.heappop(self._timers)
+            if not timer.cancelled:
+                self.now = max(self.now, timer.at_ms)
+                return timer
+        return None
+
+
 @dataclass
 class _Alarm:
     at_ms: int | None
@@ -46,12 +101,12 @@ class _Alarm:
     retry: int = 0
     running: bool = False
     set_while_running: bool = False
-    handle: asyncio.TimerHandle | None = None
+    handle: "asyncio.TimerHandle | _ManualTimer | None" = None
 
 
 class AlarmScheduler:
     def __init__(self, state_dir: Path, runner: Runner, base_delay_s: float = BASE_RETRY_DELAY_S,
-                 max_retries: int = MAX_RETRIES, now_ms: Callable[[], int] = _now_ms) -> None:
+                 max_retries: int = MAX_RETRIES, clock: "LoopClock | ManualClock | None" = None) -> None:
         self._db = open_database(state_dir / "alarms.sqlite")
         self._db.execute("CREATE TABLE IF NOT EXISTS alarms (class_name TEXT NOT NULL, object_id TEXT NOT NULL, "
                          "name TEXT, scheduled_ms INTEGER NOT NULL, retry_count INTEGER NOT NULL DEFAULT 0, "
@@ -59,7 +114,8 @@ class AlarmScheduler:
         self._runner = runner
         self.base_delay_s = base_delay_s
         self.max_retries = max_retries
-        self._now_ms = now_ms
+        self.clock = clock if clock is not None else LoopClock()
+        self._now_ms = self.clock.now_ms
         self._alarms: dict[AlarmKey, _Alarm] = {}
         self._tasks: set[asyncio.Task] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -84,6 +140,19 @@ class AlarmScheduler:
             await asyncio.wait(list(self._tasks), timeout=timeout_s)
         self._loop = None
         self._db.close()
+
+    async def advance(self, ms: int) -> None:
+        """ManualClock only: move time `ms` forward, running every alarm (and retry) due by then
+        to completion, in time order."""
+        clock = self.clock
+        if not isinstance(clock, ManualClock):
+            raise TypeError("advance() needs a ManualClock; this scheduler runs on real time")
+        target = clock.now + ms
+        while (timer := clock.pop_due(target)) is not None:
+            timer.callback(*timer.args)
+            while self._tasks:
+                await asyncio.wait(list(self._tasks))
+        clock.now = target
 
     def pending(self) -> dict[AlarmKey, int]:
         return {k: a.at_ms for k, a in self._alarms.items() if a.at_ms is not None}
@@ -138,8 +207,7 @@ class AlarmScheduler:
         loop = self._loop
         if loop is None or alarm.at_ms is None:
             return  # not started yet: start() schedules everything persisted
-        delay = max(0.0, (alarm.at_ms - self._now_ms()) / 1000)
-        alarm.handle = loop.call_later(delay, self._spawn, key)
+        alarm.handle = self.clock.call_at(alarm.at_ms, self._spawn, key)
 
     def _spawn(self, key: AlarmKey) -> None:
         task = asyncio.ensure_future(self._fire(key))
