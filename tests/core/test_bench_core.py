@@ -18,5 +18,9 @@ def test_bench_core_small_run_prints_table_and_summary():
     assert re.fullmatch(r"core: \d+ decisions/s, \d+\.\d\dx the fastest peer \(.+\)", lines[-1]), lines[-1]
     # same workload, same limit: the one-rule GCRA admits exactly what the token bucket peer admits
     admitted = {line.rsplit(None, 1)[0].rsplit("  ", 1)[0].strip(): int(line.rsplit(None, 1)[1])
-                for line in lines if line[:1].isalpha() and not line.startswith(("core:", "implementation"))}
+                for line in lines if line[:1].isalpha() and not line.startswith(("core:", "ceiling:", "implementation"))}
     assert admitted["tollgate gcra, 1 rule"] == admitted["token-bucket MemoryStorage"]
+    # the bound rows: the bare GCRA makes the same verdicts; the floor limits nothing
+    assert admitted["bare GCRA inlined in the loop, bool only"] == admitted["token-bucket MemoryStorage"]
+    assert admitted["floor: clock + dict get/set, no limiter"] == 3000
+    assert re.fullmatch(r"ceiling: a bare inlined GCRA \d+\.\d\dx and no limiter at all \d+\.\d\dx .+", lines[-2])
