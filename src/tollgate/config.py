@@ -12,7 +12,7 @@ import re
 from typing import Any, Mapping, NamedTuple
 
 from src.tollgate.algorithms import ALGORITHMS, GCRA, Limit
-from src.tollgate.identity import Identity, IdentityError, Source, parse_source
+from src.tollgate.identity import DEFAULT_IPV6_PREFIX, Identity, IdentityError, Source, parse_source
 from src.tollgate.rates import parse_rate
 from src.tollgate.rules import MATCH_ALL, Match, Rule
 
@@ -20,7 +20,7 @@ DEFAULT_IDENTITY = ("header:x-api-key", "bearer", "ip")
 DEFAULT_MAX_COST = 1000
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
-_TOP_KEYS = ("identity", "trust_forwarded_for", "legacy_headers", "max_cost", "rules", "costs", "overrides")
+_TOP_KEYS = ("identity", "trust_forwarded_for", "ipv6_prefix", "legacy_headers", "max_cost", "rules", "costs", "overrides")
 _RULE_KEYS = ("name", "limit", "algorithm", "burst", "match", "shadow", "on_error")
 _MATCH_KEYS = ("methods", "paths")
 _OVERRIDE_TABLE_KEYS = ("limit", "burst")
@@ -54,6 +54,7 @@ class Config(NamedTuple):
     overrides: dict[str, tuple[tuple[Rule, ...], str | None]]   # str(Identity) -> (rules, blocked rule)
     legacy_headers: bool
     max_cost: int
+    ipv6_prefix: int = DEFAULT_IPV6_PREFIX       # IPv6 clients are grouped by this network
 
     def cost_for(self, method: str, path: str) -> int:
         for rc in self.costs:
@@ -91,21 +92,27 @@ def parse_config(raw: Any, path: str = "TOLLGATE") -> Config:
     if not _is_int(max_cost) or max_cost < 1:
         errors.append(f"{path}.max_cost: expected a positive integer, got {max_cost!r}")
         max_cost = DEFAULT_MAX_COST
-    identity = _identity(raw.get("identity", list(DEFAULT_IDENTITY)), trust, f"{path}.identity", errors)
+    ipv6_prefix = raw.get("ipv6_prefix", DEFAULT_IPV6_PREFIX)
+    if not _is_int(ipv6_prefix) or not 16 <= ipv6_prefix <= 128:
+        errors.append(f"{path}.ipv6_prefix: expected a prefix length 16..128 (64: one IPv6 subscriber; "
+                      f"128: every address apart), got {ipv6_prefix!r}")
+        ipv6_prefix = DEFAULT_IPV6_PREFIX
+    identity = _identity(raw.get("identity", list(DEFAULT_IDENTITY)), trust, ipv6_prefix, f"{path}.identity",
+                         errors)
     rules = _rules(raw.get("rules"), f"{path}.rules", errors)
     costs = _costs(raw.get("costs", {}), f"{path}.costs", errors)
     raw_rules = raw.get("rules") if isinstance(raw.get("rules"), _LIST) else []
     declared = {item.get("name") for item in raw_rules
                 if isinstance(item, Mapping) and isinstance(item.get("name"), str)}
-    overrides = _overrides(raw.get("overrides", {}), rules, declared, f"{path}.overrides", errors)
+    overrides = _overrides(raw.get("overrides", {}), rules, declared, ipv6_prefix, f"{path}.overrides", errors)
     if errors:
         raise ConfigError(errors)
-    return Config(identity, rules, costs, overrides, legacy, max_cost)
+    return Config(identity, rules, costs, overrides, legacy, max_cost, ipv6_prefix)
 
 
 # ------------------------------------------------------------------ pieces
 
-def _identity(value: Any, trust: bool, where: str, errors: list[str]) -> tuple[Source, ...]:
+def _identity(value: Any, trust: bool, ipv6_prefix: int, where: str, errors: list[str]) -> tuple[Source, ...]:
     if not isinstance(value, _LIST) or not value:
         errors.append(f'{where}: expected a non-empty list such as ["header:x-api-key", "bearer", "ip"], '
                       f"got {_kind(value)}")
@@ -113,7 +120,7 @@ def _identity(value: Any, trust: bool, where: str, errors: list[str]) -> tuple[S
     out = []
     for i, spec in enumerate(value):
         try:
-            out.append(parse_source(spec, trust))
+            out.append(parse_source(spec, trust, ipv6_prefix))
         except ValueError as exc:
             errors.append(f"{where}[{i}]: {exc}")
     return tuple(out)
@@ -233,8 +240,8 @@ def _costs(value: Any, where: str, errors: list[str]) -> tuple[RouteCost, ...]:
     return tuple(out)
 
 
-def _overrides(value: Any, rules: tuple[Rule, ...], declared: set, where: str, errors: list[str]
-               ) -> dict[str, tuple[tuple[Rule, ...], str | None]]:
+def _overrides(value: Any, rules: tuple[Rule, ...], declared: set, ipv6_prefix: int, where: str,
+               errors: list[str]) -> dict[str, tuple[tuple[Rule, ...], str | None]]:
     if not isinstance(value, Mapping):
         errors.append(f"{where}: expected a table keyed by client identity, got {_kind(value)}")
         return {}
@@ -243,7 +250,7 @@ def _overrides(value: Any, rules: tuple[Rule, ...], declared: set, where: str, e
     for ident, table in value.items():
         here = f'{where}."{ident}"'
         try:
-            identity = Identity.parse(str(ident))
+            identity = Identity.parse(str(ident), ipv6_prefix)
         except IdentityError as exc:
             errors.append(f"{here}: {exc}")
             continue

@@ -2,6 +2,10 @@
 
 Raw API keys never leave the Worker: the Durable Object name and every stored
 snapshot use `client_key`, an HMAC-SHA256 of the identity under a secret.
+
+IPv6 clients are grouped by network prefix (/64 unless configured): one host
+picks any of 2^64 addresses in its /64 at will (SLAAC, privacy addresses,
+RFC 8981), so a limit per address would be no limit at all.
 """
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import ipaddress
 from typing import Mapping, NamedTuple
 
 MAX_IDENTITY_LENGTH = 256
+DEFAULT_IPV6_PREFIX = 64
 SOURCE_HELP = 'expected "header:<name>", "bearer", "ip" or "xff"'
 
 
@@ -26,10 +31,14 @@ class Identity(NamedTuple):
         return f"{self.kind}:{self.value}"
 
     @classmethod
-    def parse(cls, text: str) -> "Identity":
-        """`key:<value>`, `ip:<address>`, or a bare value, which is a key (admin API, overrides)."""
+    def parse(cls, text: str, ipv6_prefix: int = DEFAULT_IPV6_PREFIX) -> "Identity":
+        """`key:<value>`, `ip:<address>`, or a bare value, which is a key (admin API, overrides).
+
+        An IPv6 address names its group (`ip:2001:db8:1:2::/64`); the group itself may be
+        written too, with the configured prefix length.
+        """
         if text.startswith("ip:"):
-            return cls("ip", _check_ip(text[3:], "ip"))
+            return cls("ip", _parse_ip_identity(text[3:], ipv6_prefix))
         if text.startswith("key:"):
             text = text[4:]
         return cls("key", _check_key(text, "key"))
@@ -38,12 +47,13 @@ class Identity(NamedTuple):
 class Source(NamedTuple):
     kind: str           # "header", "bearer", "ip", "xff"
     header: str         # the request header it reads (lower case)
+    ipv6_prefix: int = DEFAULT_IPV6_PREFIX      # ip, xff: IPv6 clients grouped by this network
 
     def __str__(self) -> str:
         return {"header": f"header:{self.header}"}.get(self.kind, self.kind)
 
 
-def parse_source(text: str, trust_forwarded: bool = False) -> Source:
+def parse_source(text: str, trust_forwarded: bool = False, ipv6_prefix: int = DEFAULT_IPV6_PREFIX) -> Source:
     """One identity source; ValueError names what is accepted."""
     if not isinstance(text, str):
         raise ValueError(f"{text!r} is not an identity source ({SOURCE_HELP})")
@@ -56,18 +66,19 @@ def parse_source(text: str, trust_forwarded: bool = False) -> Source:
     if spec == "bearer":
         return Source("bearer", "authorization")
     if spec == "ip":
-        return Source("ip", "cf-connecting-ip")
+        return Source("ip", "cf-connecting-ip", ipv6_prefix)
     if spec == "xff":
         if not trust_forwarded:
             raise ValueError('"xff" trusts X-Forwarded-For, which any client can forge: '
                              "set trust_forwarded_for = true if a proxy you run sets it")
-        return Source("xff", "x-forwarded-for")
+        return Source("xff", "x-forwarded-for", ipv6_prefix)
     raise ValueError(f'"{text}" is not an identity source ({SOURCE_HELP})')
 
 
-def parse_sources(specs: list[str], trust_forwarded: bool = False) -> tuple[Source, ...]:
+def parse_sources(specs: list[str], trust_forwarded: bool = False,
+                  ipv6_prefix: int = DEFAULT_IPV6_PREFIX) -> tuple[Source, ...]:
     """The configured identity list, in order; ValueError names the first bad entry."""
-    return tuple(parse_source(s, trust_forwarded) for s in specs)
+    return tuple(parse_source(s, trust_forwarded, ipv6_prefix) for s in specs)
 
 
 def identify(headers: Mapping[str, str], sources: tuple[Source, ...]) -> Identity | None:
@@ -97,7 +108,7 @@ def identify(headers: Mapping[str, str], sources: tuple[Source, ...]) -> Identit
             return Identity("key", _check_key(token, "bearer token"))
         if kind == "xff":
             raw = raw.split(",", 1)[0].strip()
-        return Identity("ip", _check_ip(raw, src.header))
+        return Identity("ip", _ip_identity(_check_ip(raw, src.header), src.ipv6_prefix))
     return None
 
 
@@ -117,8 +128,8 @@ def _check_key(value: str, where: str) -> str:
     return value
 
 
-def _check_ip(value: str, where: str) -> str:
-    """The address in its one canonical spelling, so one client is one identity."""
+def _check_ip(value: str, where: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The address, IPv4-mapped IPv6 unwrapped, so one client is one identity."""
     if len(value) > 64:
         raise IdentityError(f"{where} is not an IP address")
     try:
@@ -129,5 +140,25 @@ def _check_ip(value: str, where: str) -> str:
         if ip.scope_id:                      # fe80::1%eth0: a zone is not part of who the client is
             raise IdentityError(f"{where} is not a global IP address (it has a zone)")
         if ip.ipv4_mapped is not None:       # ::ffff:192.0.2.1 is 192.0.2.1
-            ip = ip.ipv4_mapped
-    return str(ip)
+            return ip.ipv4_mapped
+    return ip
+
+
+def _ip_identity(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, ipv6_prefix: int) -> str:
+    """An IPv4 address as itself; an IPv6 one as its /ipv6_prefix network (none at 128)."""
+    if ip.version == 4 or ipv6_prefix >= 128:
+        return str(ip)
+    return str(ipaddress.IPv6Network((int(ip) >> (128 - ipv6_prefix) << (128 - ipv6_prefix), ipv6_prefix)))
+
+
+def _parse_ip_identity(value: str, ipv6_prefix: int) -> str:
+    """`<address>` or, for IPv6, the group as `<network>/<ipv6_prefix>` (overrides, admin API)."""
+    address, slash, length = value.partition("/")
+    ip = _check_ip(address, "ip")
+    if not slash:
+        return _ip_identity(ip, ipv6_prefix)
+    if ip.version == 4 or length.strip() != str(ipv6_prefix) or ipv6_prefix >= 128:
+        group = f"an IPv6 /{ipv6_prefix} network" if ipv6_prefix < 128 else "a single address"
+        raise IdentityError(f'ip "{value}" is not a client: a client is an IPv4 address or {group} '
+                            "(ipv6_prefix)")
+    return _ip_identity(ip, ipv6_prefix)

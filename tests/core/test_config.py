@@ -155,6 +155,11 @@ def test_every_mistake_is_reported_at_once():
     ({**with_rule(), "overrides": {"ip:999.1.1.1": {"r": "blocked"}}}, 'TOLLGATE.overrides."ip:999.1.1.1": ip is not an IP'),
     ({**with_rule(), "overrides": {"k": {"r": {"limit": "1/second", "burst": 0}}}}, 'TOLLGATE.overrides."k".r.burst'),
     ({**with_rule(), "trust_forwarded_for": 1}, "TOLLGATE.trust_forwarded_for: expected true or false"),
+    ({**with_rule(), "ipv6_prefix": 8}, "TOLLGATE.ipv6_prefix: expected a prefix length 16..128"),
+    ({**with_rule(), "ipv6_prefix": "64"}, "TOLLGATE.ipv6_prefix: expected a prefix length 16..128"),
+    ({**with_rule(), "overrides": {"ip:2001:db8::/48": {"r": "blocked"}}},
+     'TOLLGATE.overrides."ip:2001:db8::/48": ip "2001:db8::/48" is not a client: a client is an IPv4 address '
+     "or an IPv6 /64 network"),
 ])
 def test_each_mistake_names_its_field(raw, piece):
     errs = errors_of(raw)
@@ -164,6 +169,19 @@ def test_each_mistake_names_its_field(raw, piece):
 def test_xff_needs_trust_and_legacy_headers_flag():
     cfg = parse_config({**with_rule(), "identity": ["xff", "ip"], "trust_forwarded_for": True, "legacy_headers": True})
     assert [s.kind for s in cfg.identity] == ["xff", "ip"] and cfg.legacy_headers
+
+
+def test_an_ipv6_override_covers_the_clients_whole_group():
+    from src.tollgate.identity import identify
+    cfg = parse_config({**with_rule(), "identity": ["ip"], "overrides": {"ip:2001:db8:1:2::5": {"r": "blocked"}}})
+    neighbour = identify({"cf-connecting-ip": "2001:db8:1:2:dead::beef"}, cfg.identity)
+    assert cfg.resolve(neighbour, "GET", "/").blocked_by == "r"
+    elsewhere = identify({"cf-connecting-ip": "2001:db8:1:3::5"}, cfg.identity)
+    assert cfg.resolve(elsewhere, "GET", "/").blocked_by is None
+    apart = parse_config({**with_rule(), "identity": ["ip"], "ipv6_prefix": 128,
+                          "overrides": {"ip:2001:db8:1:2::5": {"r": "blocked"}}})
+    assert apart.resolve(identify({"cf-connecting-ip": "2001:db8:1:2::6"}, apart.identity), "GET", "/").blocked_by is None
+    assert apart.resolve(identify({"cf-connecting-ip": "2001:db8:1:2::5"}, apart.identity), "GET", "/").blocked_by == "r"
 
 
 def test_override_table_with_burst_on_gcra():
@@ -182,7 +200,7 @@ _scalars = st.one_of(st.none(), st.booleans(), st.integers(-3, 10**6), st.floats
                      st.text(max_size=8))
 _keys = st.sampled_from(["identity", "rules", "costs", "overrides", "name", "limit", "algorithm", "burst",
                          "match", "methods", "paths", "shadow", "on_error", "trust_forwarded_for",
-                         "legacy_headers", "max_cost", "r", "ip:192.0.2.1", "POST /x", "zzz"])
+                         "legacy_headers", "max_cost", "ipv6_prefix", "r", "ip:192.0.2.1", "POST /x", "zzz"])
 _values = st.recursive(_scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
                                                         st.dictionaries(_keys, inner, max_size=5)),
                        max_leaves=25)

@@ -26,17 +26,41 @@ def test_empty_values_are_absent_not_errors():
 
 
 def test_other_authorization_schemes_are_skipped():
-    assert identify({"authorization": "Basic dXNlcjpwdw==", "cf-connecting-ip": "::1"}, DEFAULT) == Identity("ip", "::1")
+    assert identify({"authorization": "Basic dXNlcjpwdw==", "cf-connecting-ip": "192.0.2.1"},
+                    DEFAULT) == Identity("ip", "192.0.2.1")
     assert identify({"authorization": "bearer   tok"}, DEFAULT) == Identity("key", "tok")
 
 
 def test_ips_are_normalised():
-    assert identify({"cf-connecting-ip": "2001:DB8:0:0::1"}, DEFAULT) == Identity("ip", "2001:db8::1")
-    assert str(Identity.parse("ip:2001:0db8::0001")) == "ip:2001:db8::1"
+    assert identify({"cf-connecting-ip": "2001:DB8:0:0::1"}, EVERY_ADDRESS) == Identity("ip", "2001:db8::1")
+    assert str(Identity.parse("ip:2001:0db8::0001", 128)) == "ip:2001:db8::1"
     assert identify({"cf-connecting-ip": "::ffff:192.0.2.1"}, DEFAULT) == Identity("ip", "192.0.2.1")
-    assert identify({"cf-connecting-ip": "[2001:db8::1]"}, DEFAULT) == Identity("ip", "2001:db8::1")
+    assert identify({"cf-connecting-ip": "[2001:db8::1]"}, EVERY_ADDRESS) == Identity("ip", "2001:db8::1")
     with pytest.raises(IdentityError, match="zone"):
         identify({"cf-connecting-ip": "fe80::1%eth0"}, DEFAULT)
+
+
+EVERY_ADDRESS = parse_sources(["ip"], ipv6_prefix=128)
+
+
+def test_ipv6_clients_are_one_client_per_64_by_default():
+    # a host picks any address in its /64 at will: rotating through them must not buy more quota
+    one_host = {identify({"cf-connecting-ip": a}, DEFAULT)
+                for a in ("2001:db8:1:2::1", "2001:db8:1:2:a:b:c:d", "2001:DB8:1:2:ffff:ffff:ffff:ffff")}
+    assert one_host == {Identity("ip", "2001:db8:1:2::/64")}
+    assert identify({"cf-connecting-ip": "2001:db8:1:3::1"}, DEFAULT) == Identity("ip", "2001:db8:1:3::/64")
+    assert identify({"cf-connecting-ip": "192.0.2.1"}, DEFAULT) == Identity("ip", "192.0.2.1")   # v4: itself
+    trusted = parse_sources(["xff"], trust_forwarded=True, ipv6_prefix=48)
+    assert identify({"x-forwarded-for": "2001:db8:1:2::1, 10.0.0.1"}, trusted) == Identity("ip", "2001:db8:1::/48")
+
+
+def test_an_ipv6_identity_is_written_as_an_address_or_its_group():
+    # overrides and the admin API name the same client whichever way it is written
+    assert Identity.parse("ip:2001:db8:1:2::99") == Identity("ip", "2001:db8:1:2::/64")
+    assert Identity.parse("ip:2001:db8:1:2::/64") == Identity("ip", "2001:db8:1:2::/64")
+    for text, prefix in (("ip:2001:db8::/48", 64), ("ip:192.0.2.0/24", 64), ("ip:2001:db8::1/128", 128)):
+        with pytest.raises(IdentityError, match="is not a client"):
+            Identity.parse(text, prefix)
 
 
 @pytest.mark.parametrize("headers, message", [
@@ -73,8 +97,9 @@ def test_source_names_are_case_insensitive_headers():
 
 
 def test_identity_text_round_trips():
-    for ident in (Identity("key", "abc"), Identity("ip", "192.0.2.1"), Identity("ip", "2001:db8::1")):
+    for ident in (Identity("key", "abc"), Identity("ip", "192.0.2.1"), Identity("ip", "2001:db8::/64")):
         assert Identity.parse(str(ident)) == ident
+    assert Identity.parse("ip:2001:db8::1", 128) == Identity("ip", "2001:db8::1")
     assert Identity.parse("partner-key-123") == Identity("key", "partner-key-123")
 
 

@@ -47,7 +47,7 @@ async def handle_admin(incoming: Incoming, path: str, settings: Settings, env: A
     if not segment or action not in ("", "restore"):
         return not_found(path)
     try:
-        identity = Identity.parse(unquote(segment, errors="strict"))
+        identity = Identity.parse(unquote(segment, errors="strict"), settings.config.ipv6_prefix)
     except (IdentityError, UnicodeDecodeError) as exc:
         return problem_reply(400, "Bad client identity",
                              f"{exc}; expected key:<value>, ip:<address> or a bare key (URL-encoded).")
