@@ -17,57 +17,21 @@ from typing import Any, AsyncIterator
 
 from aiohttp import web
 
+from src.localedge.derived import derived_config
+
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS = {"ADMIN_TOKEN": "test-admin-token", "ALLOW_TOKEN": "test-allow-token",
            "IDENTITY_SECRET": "test-identity-secret"}
 
-BINDINGS = """
-[[durable_objects.bindings]]
-name = "BUCKETS"
-class_name = "ClientBucket"
-
-[[durable_objects.bindings]]
-name = "OUTBOX"
-class_name = "SnapshotOutbox"
-
-[[migrations]]
-tag = "v1"
-new_sqlite_classes = ["ClientBucket", "SnapshotOutbox"]
-"""
-
-
-def toml_value(value: Any) -> str:
-    """A TOML value for plain data (inline tables on one line are valid TOML 1.0)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{json.dumps(str(k))} = {toml_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(f"no TOML for {type(value).__name__}")
-
-
 def write_config(folder: Path, tollgate: dict | None, vars: dict | None = None, secrets: dict | None = None,
                  main: Path | None = None, base_dir: Path | None = None) -> Path:
-    """wrangler.toml + .dev.vars in `folder`; `tollgate` becomes the object var [vars.TOLLGATE]."""
-    folder.mkdir(parents=True, exist_ok=True)
-    lines = ['name = "tollgate-test"',
-             f"main = {json.dumps(str(main or ROOT / 'worker' / 'entry.py'))}",
-             f"base_dir = {json.dumps(str(base_dir or ROOT))}",
-             'compatibility_date = "2026-10-01"', 'compatibility_flags = ["python_workers"]', BINDINGS, "[vars]"]
-    for name, value in (vars or {}).items():
-        lines.append(f"{name} = {toml_value(value)}")
+    """wrangler.toml + .dev.vars in `folder`: the repo's bindings, `tollgate` as the object var
+    [vars.TOLLGATE]."""
+    all_vars = dict(vars or {})
     if tollgate is not None:
-        lines.append(f"TOLLGATE = {toml_value(tollgate)}")
-    path = folder / "wrangler.toml"
-    path.write_text("\n".join(lines) + "\n")
-    chosen = SECRETS if secrets is None else secrets
-    (folder / ".dev.vars").write_text("".join(f"{k}={v}\n" for k, v in chosen.items()))
-    return path
+        all_vars["TOLLGATE"] = tollgate
+    return derived_config(folder, all_vars, SECRETS if secrets is None else secrets, name="tollgate-test",
+                          main=main, base_dir=base_dir)
 
 
 # ------------------------------------------------------------------ origin
