@@ -1,7 +1,8 @@
 """ClientBucket: one Durable Object per client, the only place a decision is made.
 
-Each decision reads the requested rules' rows, asks the pure core, and writes
-only the rows that changed, with no `await` in between (code between awaits
+Each decision reads the requested rules' rows (from memory once this instance
+has seen them), asks the pure core, and writes only the rows that changed,
+with no `await` in between (code between awaits
 runs alone in a Durable Object, so concurrent requests cannot both take the
 last token). Usage counters per accounting period ride along in the same
 row; the alarm pushes whatever changed to a SnapshotOutbox shard and only
@@ -130,6 +131,11 @@ class ClientBucket(DurableObject):
         self._seeding = None  # an in-flight seed-from-store, shared by concurrent first requests
         self._seed_checked = False
         self._seed_retry_at = 0
+        # rule -> its row as stored (or as it would be: no row yet). This instance is the only
+        # writer of its storage (one instance per object, one event at a time), so a row read
+        # or written once stays true until this instance changes it: a warm bucket decides
+        # without reading. Cleared whenever something else rewrites rows, or a write fails.
+        self._rows: dict[str, _Row] = {}
 
     # ---------------------------------------------------------------- decide
     async def decide(self, payload: str) -> str:
@@ -140,39 +146,48 @@ class ClientBucket(DurableObject):
         # --- read, decide, write: no await until the writes are done ---
         now = clock.now_ms()
         period = period_start(now)
-        rows = self._load([r.name for r in rules], period)
-        if self._restored:
-            self._charge_restored(rules, rows, now)
-        states = {name: row.state for name, row in rows.items()}
-        decision = decide(rules, states, cost, now)
-        changed: list[_Row] = []
-        if decision.allowed:
-            for result in decision.results:
-                row = rows[result.name]
+        try:
+            rows = self._load([r.name for r in rules], period)
+            if self._restored:
+                self._charge_restored(rules, rows, now)
+            states = {name: row.state for name, row in rows.items()}
+            decision = decide(rules, states, cost, now)
+            changed: list[_Row] = []
+            if decision.allowed:
+                for result in decision.results:
+                    row = rows[result.name]
+                    self._roll(row, period)
+                    if result.shadow and not result.allowed:
+                        row.shadow_denied += 1
+                    else:
+                        row.allowed += 1
+                        row.admitted += cost
+                        row.state = decision.new_states.get(result.name, row.state)
+                    changed.append(row)
+            elif decision.denied_by is not None:
+                row = rows[decision.denied_by]
                 self._roll(row, period)
-                if result.shadow and not result.allowed:
-                    row.shadow_denied += 1
-                else:
-                    row.allowed += 1
-                    row.admitted += cost
-                    row.state = decision.new_states.get(result.name, row.state)
+                row.denied += 1
                 changed.append(row)
-        elif decision.denied_by is not None:
-            row = rows[decision.denied_by]
-            self._roll(row, period)
-            row.denied += 1
-            changed.append(row)
-        self._write(changed)
+            self._write(changed)
+        except BaseException:
+            self._rows.clear()      # rows may be changed in memory and not in storage: read them again
+            raise
         # --- then make sure the change leaves the object ---
         if changed:
             await self._ensure_alarm(now)
         return encode_decision(decision)
 
     def _load(self, names: list[str], period: int) -> dict[str, _Row]:
-        marks = ",".join("?" * len(names))
-        found = {d["rule"]: _Row.from_db(d) for d in
-                 self.sql.rows(f"{_ROWS} WHERE rule IN ({marks})", *names)} if names else {}
-        return {n: found.get(n) or _Row(n, period) for n in names}
+        cached = self._rows
+        missing = [n for n in names if n not in cached]
+        if missing:
+            marks = ",".join("?" * len(missing))
+            found = {d["rule"]: _Row.from_db(d) for d in
+                     self.sql.rows(f"{_ROWS} WHERE rule IN ({marks})", *missing)}
+            for n in missing:
+                cached[n] = found.get(n) or _Row(n, period)
+        return {n: cached[n] for n in names}
 
     def _charge_restored(self, rules: tuple, rows: dict[str, _Row], now: int) -> None:
         """First decision after a restore: count the restored usage inside each rule's window
@@ -268,6 +283,7 @@ class ClientBucket(DurableObject):
 
     def _confirm(self, records: list[UsageRecord]) -> None:
         """The outbox holds these versions: clear exactly them, keep anything newer."""
+        self._rows.clear()          # sent_version changes below
         for rec in records:
             self.sql.run("UPDATE rule_state SET sent_version = MAX(sent_version, ?) WHERE rule = ?",
                          rec.version, rec.rule)
@@ -300,6 +316,7 @@ class ClientBucket(DurableObject):
     async def reset(self) -> str:
         """Forget limiter state; usage counters (and their way to the store) are kept."""
         n = len(self.sql.rows("SELECT rule FROM rule_state WHERE s0 IS NOT NULL"))
+        self._rows.clear()
         self.sql.run("UPDATE rule_state SET s0 = NULL, s1 = NULL, s2 = NULL")
         self.sql.run("DELETE FROM restored_usage")  # a reset is a reset: restored usage is not charged either
         self._restored = False
@@ -321,6 +338,7 @@ class ClientBucket(DurableObject):
         return json.dumps({"ok": True, "client": self.client, "restored_rules": n}, separators=(",", ":"))
 
     def _apply_restore(self, records: list[UsageRecord]) -> int:
+        self._rows.clear()          # rows are written below
         latest: dict[str, UsageRecord] = {}
         for rec in records:
             if rec.client != self.client:

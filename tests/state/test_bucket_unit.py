@@ -76,6 +76,42 @@ def test_denied_request_writes_one_row_and_keeps_every_limiter_state():
     assert after["minute"]["version"] == before["minute"]["version"] + 1
 
 
+def test_a_warm_bucket_decides_with_one_statement_and_a_new_instance_sees_the_same_state():
+    clk = Clock()
+    storage = FakeStorage()
+    with clock.use(clk):
+        b = make_bucket(storage=storage)
+        assert decide(b, [BURST, MINUTE]).allowed          # cold: reads its rows once
+        storage.log.clear()
+        d = decide(b, [BURST, MINUTE])
+        assert d.allowed
+        assert len(storage.log) == 1 and storage.log[0].startswith("INSERT INTO rule_state")
+        fresh = make_bucket(storage=storage)                # evicted: reads what the warm one wrote
+        assert [r.remaining for r in decide(fresh, [BURST, MINUTE]).results] == \
+               [r.remaining - 1 for r in d.results]
+
+
+def test_a_failed_write_drops_the_rows_it_had_changed_in_memory():
+    clk = Clock()
+    storage = FakeStorage()
+    with clock.use(clk):
+        b = make_bucket(storage=storage)
+        assert decide(b, [MINUTE]).allowed
+        real_exec = storage.sql.exec
+
+        def failing(query, *args):
+            if query.lstrip().upper().startswith("INSERT INTO RULE_STATE"):
+                raise RuntimeError("SQLITE_FULL")
+            return real_exec(query, *args)
+        storage.sql.exec = failing
+        with pytest.raises(RuntimeError):
+            decide(b, [MINUTE])                             # counted in memory, never stored
+        storage.sql.exec = real_exec
+        # the failed request consumed nothing: two more fit under the limit of 3, not one
+        assert [decide(b, [MINUTE]).allowed for _ in range(3)] == [True, True, False]
+    assert (rows(b)["minute"]["allowed"], rows(b)["minute"]["denied"]) == (3, 1)
+
+
 def test_clock_read_once_per_decision_and_cost_counts_admitted_units():
     clk = Clock()
     with clock.use(clk):
