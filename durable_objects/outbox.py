@@ -14,6 +14,14 @@ shards with lease-then-acknowledge:
 The same class also keeps durable counters (bucket errors, store errors, flush
 progress) so /__tollgate/metrics is exact across isolates: every shard counts
 what it is told, the object named "metrics" holds the flush bookkeeping.
+
+Decision totals are counted here, when a bucket's snapshot arrives, not in the
+store: they are seconds old instead of a cron interval, and they exist whatever
+the store is (the HTTP sink cannot be read back). Snapshots are cumulative per
+(client, rule, hour) and versioned, so each shard remembers the last counts it
+accepted per key (`seen`) and adds only the difference: a re-sent or older
+snapshot adds nothing, and a key flushed long ago still adds only what is new.
+`seen` forgets hours older than SEEN_KEEP_MS.
 """
 from __future__ import annotations
 
@@ -28,6 +36,11 @@ from durable_objects.sql import Sql, migrate
 from src.tollgate.snapshots import UsageRecord, decode_rows
 
 METRICS_OBJECT = "metrics"
+# How long a shard remembers the counts it accepted per (client, rule, hour). A bucket keeps
+# an hour's counts until the outbox confirms them, so only a snapshot held back longer than
+# this (an outbox unreachable for over a week) could be counted twice in the totals.
+SEEN_KEEP_MS = 8 * 86_400_000
+_COUNTS = ("allowed", "admitted", "denied", "shadow_denied")
 
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -46,6 +59,18 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
              name TEXT NOT NULL, label TEXT NOT NULL, value INTEGER NOT NULL,
              PRIMARY KEY (name, label))""",
         "CREATE TABLE IF NOT EXISTS gauge (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    ),
+    2: (
+        """CREATE TABLE IF NOT EXISTS seen (
+             client TEXT NOT NULL, rule TEXT NOT NULL, period_start INTEGER NOT NULL,
+             allowed INTEGER NOT NULL, admitted INTEGER NOT NULL,
+             denied INTEGER NOT NULL, shadow_denied INTEGER NOT NULL,
+             version INTEGER NOT NULL,
+             PRIMARY KEY (client, rule, period_start))""",
+        "CREATE INDEX IF NOT EXISTS seen_period ON seen (period_start)",
+        """CREATE TABLE IF NOT EXISTS totals (
+             rule TEXT PRIMARY KEY, allowed INTEGER NOT NULL, admitted INTEGER NOT NULL,
+             denied INTEGER NOT NULL, shadow_denied INTEGER NOT NULL)""",
     ),
 }
 
@@ -87,6 +112,24 @@ class SnapshotOutbox(DurableObject):
         return _dumps({"ok": True, "accepted": len(records)})
 
     def _upsert(self, rec: UsageRecord, now: int) -> None:
+        key = (rec.client, rec.rule, rec.period_start_ms)
+        prev = self.sql.one("SELECT allowed, admitted, denied, shadow_denied, version FROM seen "
+                            "WHERE client = ? AND rule = ? AND period_start = ?", *key)
+        if prev is not None and prev["version"] >= rec.version:
+            return                  # already accepted (a bucket re-sending after a lost reply)
+        counts = (rec.allowed, rec.admitted, rec.denied, rec.shadow_denied)
+        # Counts only grow within an hour; max(0, ...) keeps the totals monotonic (Prometheus
+        # counters) even if a restored bucket ever sent lower ones.
+        added = [max(0, n - (prev[c] if prev is not None else 0)) for n, c in zip(counts, _COUNTS)]
+        if any(added):
+            self.sql.run("INSERT INTO totals (rule, allowed, admitted, denied, shadow_denied) VALUES (?, ?, ?, ?, ?) "
+                         "ON CONFLICT(rule) DO UPDATE SET allowed = allowed + excluded.allowed, "
+                         "admitted = admitted + excluded.admitted, denied = denied + excluded.denied, "
+                         "shadow_denied = shadow_denied + excluded.shadow_denied", rec.rule, *added)
+        self.sql.run("INSERT INTO seen (client, rule, period_start, allowed, admitted, denied, shadow_denied, version) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(client, rule, period_start) DO UPDATE SET "
+                     "allowed = excluded.allowed, admitted = excluded.admitted, denied = excluded.denied, "
+                     "shadow_denied = excluded.shadow_denied, version = excluded.version", *key, *counts, rec.version)
         self.sql.run(
             """INSERT INTO entry (client, rule, period_start, allowed, admitted, denied, shadow_denied, version,
                                   first_ms, updated_ms)
@@ -130,6 +173,7 @@ class SnapshotOutbox(DurableObject):
         # Newer snapshots arrived meanwhile: they stay, and their lag counts from their arrival.
         self.sql.run("UPDATE entry SET lease_id = NULL, lease_until = NULL, leased_version = NULL, "
                      "first_ms = updated_ms WHERE lease_id = ?", lease_id)
+        self.sql.run("DELETE FROM seen WHERE period_start < ?", clock.now_ms() - SEEN_KEEP_MS)
         return _dumps({"deleted": deleted, "kept": kept})
 
     async def release(self, lease_id: str) -> str:
@@ -168,6 +212,7 @@ class SnapshotOutbox(DurableObject):
         for r in self.sql.rows("SELECT name, label, value FROM counter"):
             counters.setdefault(r["name"], {})[r["label"]] = r["value"]
         gauges = {r["name"]: r["value"] for r in self.sql.rows("SELECT name, value FROM gauge")}
+        totals = {r["rule"]: [r[c] for c in _COUNTS] for r in self.sql.rows("SELECT * FROM totals")}
         return _dumps({"depth": row.get("depth") or 0, "oldest_ms": row.get("oldest"),
                        "leased": row.get("leased") or 0, "counters": counters, "gauges": gauges,
-                       "now_ms": clock.now_ms()})
+                       "totals": totals, "now_ms": clock.now_ms()})

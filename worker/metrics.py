@@ -4,12 +4,14 @@ Nothing here is an in-memory isolate counter: every number is read at scrape
 time from durable places.
 
 - `tollgate_decisions_total{rule,result}` and `tollgate_admitted_cost_total{rule}`:
-  the usage store's totals (D1 `usage_totals`, kept by triggers). Exact for
-  everything flushed: after a flush that drained the outbox they equal the sum
-  over all buckets of what those buckets had pushed. Decisions still in a bucket
-  or an outbox shard are not included (they are counted once, when flushed);
-  watch `tollgate_outbox_entries` and `tollgate_flush_lag_seconds` for those.
-  With the HTTP sink the store is write-only and these series are absent.
+  summed over the outbox shards, which count each bucket snapshot once when it
+  arrives (durable_objects/outbox.py): behind the buckets by SNAPSHOT_DELAY_MS,
+  not by a cron interval, and there whatever the store is. A scrape that cannot
+  reach every shard leaves them out rather than export a smaller sum, which
+  Prometheus would take for a counter reset (and `rate()` for a spike).
+- `tollgate_store_decisions_total{rule,result}`: what the D1 store holds (its
+  `usage_totals`, kept by triggers); equal to the above once a flush has drained
+  the outbox. Absent with the HTTP sink, which is write-only.
 - `tollgate_bucket_errors_total{resolution}`: durable counters in the outbox shards.
 - `tollgate_outbox_entries{shard}`, `tollgate_outbox_leased_entries{shard}`,
   `tollgate_flush_lag_seconds`, `tollgate_last_flush_success_timestamp_seconds`,
@@ -37,6 +39,7 @@ log = logging.getLogger("tollgate.metrics")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 RESULTS = (("allowed", "allowed"), ("denied", "denied"), ("shadow_denied", "shadow_denied"))
+COUNT_COLUMNS = ("allowed", "admitted", "denied", "shadow_denied")   # the order of a shard's totals
 
 
 def escape_label(value: str) -> str:
@@ -101,6 +104,17 @@ async def _stats(env: Any, name: str) -> dict | None:
         return None
 
 
+def _sum_totals(per_shard: Any) -> dict[str, dict[str, int]]:
+    """Shard totals ({rule: [allowed, admitted, denied, shadow_denied]}) summed per rule."""
+    out: dict[str, dict[str, int]] = {}
+    for totals in per_shard:
+        for rule, counts in totals.items():
+            into = out.setdefault(rule, dict.fromkeys(COUNT_COLUMNS, 0))
+            for col, n in zip(COUNT_COLUMNS, counts):
+                into[col] += n
+    return out
+
+
 async def collect(env: Any) -> bytes:
     shards = env_int(env, "OUTBOX_SHARDS", DEFAULT_OUTBOX_SHARDS, minimum=1)
     names = [shard_name(i) for i in range(shards)]
@@ -108,6 +122,16 @@ async def collect(env: Any) -> bytes:
     shard_stats, book = stats[:-1], stats[-1] or {"counters": {}, "gauges": {}}
     now_ms = int(time.time() * 1000)
     out = Exposition()
+
+    if all(s is not None for s in shard_stats):
+        counted = _sum_totals(s.get("totals", {}) for s in shard_stats)
+        out.family("tollgate_decisions_total", "counter",
+                   "Decisions per rule and result, counted when the buckets' snapshots reach the outbox.",
+                   [({"rule": rule, "result": label}, t[col]) for rule, t in sorted(counted.items())
+                    for col, label in RESULTS])
+        out.family("tollgate_admitted_cost_total", "counter",
+                   "Cost admitted per rule (billing units), counted as tollgate_decisions_total.",
+                   [({"rule": rule}, t["admitted"]) for rule, t in sorted(counted.items())])
 
     totals = None
     try:
@@ -118,13 +142,10 @@ async def collect(env: Any) -> bytes:
         log.warning("metrics: usage store unreadable: %s", exc)
         store_up = 0
     if totals is not None:
-        out.family("tollgate_decisions_total", "counter",
+        out.family("tollgate_store_decisions_total", "counter",
                    "Decisions per rule and result in the usage store (exact for everything flushed).",
                    [({"rule": rule, "result": label}, t[col]) for rule, t in sorted(totals.items())
                     for col, label in RESULTS])
-        out.family("tollgate_admitted_cost_total", "counter",
-                   "Cost admitted per rule in the usage store (billing units).",
-                   [({"rule": rule}, t["admitted"]) for rule, t in sorted(totals.items())])
     out.family("tollgate_store_up", "gauge", "1 if the usage store answered this scrape.", [({}, store_up)])
 
     bucket_errors: dict[str, int] = {"open": 0, "closed": 0}

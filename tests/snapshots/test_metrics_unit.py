@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from types import SimpleNamespace
 
 from durable_objects.outbox import SnapshotOutbox
 from src.tollgate.snapshots import UsageRecord, encode_rows
+from src.tollgate.usage import period_start
 from tests.snapshots.fake_d1 import FakeD1
 from tests.state.fakes import FakeNamespace
 from worker.metrics import escape_label, record_bucket_error, render
@@ -55,26 +57,73 @@ def test_metrics_need_the_token():
     assert asyncio.run(render(admin_only, "Bearer a-token"))[0] == 200
 
 
-def test_decisions_come_exactly_from_the_store_after_a_flush():
+def test_decisions_are_counted_when_snapshots_arrive_and_the_store_agrees_after_a_flush():
     env = make_env()
     rows = [UsageRecord(f"c{i}", 'we"ird\\rule', 0, 3, 6, 1, 2, 1) for i in range(40)]
     asyncio.run(env.OUTBOX.getByName("shard-0").put(encode_rows(rows[:20])))
     asyncio.run(env.OUTBOX.getByName("shard-1").put(encode_rows(rows[20:])))
+    label = escape_label('we"ird\\rule')
+    expected = {f'tollgate_decisions_total{{rule="{label}",result="allowed"}}': 120,
+                f'tollgate_decisions_total{{rule="{label}",result="denied"}}': 40,
+                f'tollgate_decisions_total{{rule="{label}",result="shadow_denied"}}': 80,
+                f'tollgate_admitted_cost_total{{rule="{label}"}}': 240}
     before = parse(scrape(env)[2])
     assert before['tollgate_outbox_entries{shard="shard-0"}'] == 20
     assert before["tollgate_flush_lag_seconds"] >= 0
-    assert not any(k.startswith("tollgate_decisions_total") for k in before)  # nothing flushed yet
+    assert {k: before[k] for k in expected} == expected        # counted before any flush
+    assert not any(k.startswith("tollgate_store_decisions_total") for k in before)  # the store: not yet
     asyncio.run(flush(env))
     after = parse(scrape(env)[2])
-    label = escape_label('we"ird\\rule')
-    assert after[f'tollgate_decisions_total{{rule="{label}",result="allowed"}}'] == 120
-    assert after[f'tollgate_decisions_total{{rule="{label}",result="denied"}}'] == 40
-    assert after[f'tollgate_decisions_total{{rule="{label}",result="shadow_denied"}}'] == 80
-    assert after[f'tollgate_admitted_cost_total{{rule="{label}"}}'] == 240
+    assert {k: after[k] for k in expected} == expected         # the flush does not count again
+    assert after[f'tollgate_store_decisions_total{{rule="{label}",result="denied"}}'] == 40
     assert after['tollgate_outbox_entries{shard="shard-0"}'] == 0
     assert after["tollgate_flush_lag_seconds"] == 0
     assert after['tollgate_flushed_rows_total{store="d1"}'] == 40
     assert "tollgate_last_flush_success_timestamp_seconds" in after
+
+
+def test_totals_count_what_is_new_in_each_snapshot_once():
+    env = make_env()
+    shard = env.OUTBOX.getByName("shard-0")
+    HOUR = period_start(int(time.time() * 1000))   # a recent hour: the shard remembers it
+
+    def put(*recs):
+        asyncio.run(shard.put(encode_rows(list(recs))))
+
+    def denied():
+        return parse(scrape(env)[2]).get('tollgate_decisions_total{rule="r",result="denied"}')
+    put(UsageRecord("c", "r", HOUR, 5, 5, 2, 0, 3))
+    put(UsageRecord("c", "r", HOUR, 5, 5, 2, 0, 3))       # re-sent after a lost reply
+    assert denied() == 2
+    asyncio.run(flush(env))                             # flushed: the entry leaves the outbox
+    put(UsageRecord("c", "r", HOUR, 5, 5, 2, 0, 2))       # an older snapshot arriving late
+    assert denied() == 2
+    put(UsageRecord("c", "r", HOUR, 9, 9, 7, 0, 6))       # the same hour, later: only the difference
+    put(UsageRecord("c", "r", HOUR + 3_600_000, 1, 1, 1, 0, 7))   # the next hour starts from zero
+    assert denied() == 2 + 5 + 1
+    assert parse(scrape(env)[2])['tollgate_decisions_total{rule="r",result="allowed"}'] == 9 + 1
+
+
+def test_totals_exist_with_the_http_sink_and_vanish_rather_than_shrink_when_a_shard_is_down():
+    env = make_env(SNAPSHOT_STORE="http", SNAPSHOT_SINK_URL="http://127.0.0.1:9/never",
+                   SNAPSHOT_SINK_SECRET="s")
+    del env.USAGE_DB
+    asyncio.run(env.OUTBOX.getByName("shard-0").put(encode_rows([UsageRecord("a", "r", 0, 4, 4, 1, 0, 1)])))
+    asyncio.run(env.OUTBOX.getByName("shard-1").put(encode_rows([UsageRecord("b", "r", 0, 6, 6, 2, 0, 1)])))
+    values = parse(scrape(env)[2])
+    assert values['tollgate_decisions_total{rule="r",result="denied"}'] == 3
+    assert not any(k.startswith("tollgate_store_decisions_total") for k in values)   # write-only store
+    real_get = env.OUTBOX.getByName
+
+    def shard_1_down(name):
+        if name == "shard-1":
+            raise ConnectionError("shard-1 unreachable")
+        return real_get(name)
+    env.OUTBOX.getByName = shard_1_down
+    values = parse(scrape(env)[2])
+    # a sum over one shard would look like a counter reset, and rate() like a spike
+    assert not any(k.startswith("tollgate_decisions_total") for k in values)
+    assert values['tollgate_outbox_up{shard="shard-1"}'] == 0
 
 
 def test_bucket_errors_are_counted_durably_across_worker_instances():
