@@ -331,9 +331,15 @@ class ClientBucket(DurableObject):
         `payload`: the client's store records (snapshots.encode_rows); empty means
         read them from the D1 store (USAGE_DB) directly. Refuses a non-empty bucket.
         """
+        refused = json.dumps({"ok": False, "error": "bucket is not empty; reset() does not empty it"})
         if not self.is_empty():
-            return json.dumps({"ok": False, "error": "bucket is not empty; reset() does not empty it"})
+            return refused
         records = decode_rows(payload, "restore payload") if payload else await self._store_records()
+        # While the store was read, Cloudflare's input gate let other events in (it closes
+        # for storage operations only): a decision may have filled the bucket meanwhile, and
+        # the store's older counters must not overwrite it.
+        if not self.is_empty():
+            return refused
         n = self._apply_restore(records)
         return json.dumps({"ok": True, "client": self.client, "restored_rules": n}, separators=(",", ":"))
 

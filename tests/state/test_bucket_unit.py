@@ -285,6 +285,52 @@ def test_bad_payload_names_the_problem():
         run(b.decide('{"v":1,"cost":1,"rules":[["x","nope",1,1,1,0,"open"]]}'))
 
 
+def test_restore_refuses_when_a_decision_arrived_while_the_store_was_read():
+    from src.tollgate.snapshots import UsageRecord
+    from tests.snapshots.fake_d1 import FakeD1
+    from worker.stores.d1 import D1Store
+
+    period0 = T0 - T0 % ACCOUNTING_PERIOD_MS
+    db = FakeD1()
+    run(D1Store(db).write([UsageRecord("client-a", "minute", period0, 1, 1, 0, 0, 4)], 1))
+
+    class SlowD1:               # the store answers only after a decision got in
+        def __init__(self) -> None:
+            self.reading = asyncio.Event()
+            self.answer = asyncio.Event()
+
+        def prepare(self, query):
+            stmt = db.prepare(query)
+            outer = self
+
+            class Stmt:
+                def bind(self, *args):
+                    bound = stmt.bind(*args)
+
+                    class Bound:
+                        async def all(self_inner):
+                            outer.reading.set()
+                            await outer.answer.wait()
+                            return await bound.all()
+                    return Bound()
+            return Stmt()
+
+    async def scenario(b):
+        slow = b.env.USAGE_DB = SlowD1()
+        restoring = asyncio.ensure_future(b.restore(""))
+        await slow.reading.wait()
+        assert decode_decision(await b.decide(encode_decide([MINUTE], 1))).allowed
+        slow.answer.set()
+        return json.loads(await restoring)
+
+    with clock.use(Clock()):
+        b = make_bucket(name="client-a")
+        outcome = asyncio.run(scenario(b))
+    assert outcome["ok"] is False and "not empty" in outcome["error"]
+    r = rows(b)["minute"]
+    assert (r["allowed"], r["version"]) == (1, 1)       # the live decision, not the store's counters
+
+
 def test_seed_from_store_on_first_use_continues_the_stores_counters():
     from src.tollgate.snapshots import UsageRecord
     from tests.snapshots.fake_d1 import FakeD1
