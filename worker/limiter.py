@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 from src.tollgate.config import Resolution
 from src.tollgate.decision import Decision
-from src.tollgate.headers import quota_exceeded, ratelimit_headers
+from src.tollgate.headers import partition_key, quota_exceeded, ratelimit_headers
 from src.tollgate.identity import Identity, IdentityError, client_key, identify
 from src.tollgate.wire import decode_decision, encode_decide
 from worker import metrics
@@ -72,14 +72,16 @@ async def ask_bucket(env: Any, ctx: Any, settings: Settings, identity: Identity,
                      cost: int) -> Outcome:
     """One decision over `resolution.rules` (never empty) for `cost` units."""
     rules = resolution.rules
+    key = client_key(settings.identity_secret, identity)
     try:
-        stub = env.BUCKETS.getByName(client_key(settings.identity_secret, identity))
+        stub = env.BUCKETS.getByName(key)
         decision = decode_decision(await stub.decide(_payload(rules, cost)))
     except Exception as exc:  # the bucket (or its answer) failed: on_error decides
         return await _bucket_failed(env, ctx, resolution, exc)
     denied = not decision.allowed
+    config = settings.config
     headers = ratelimit_headers(rules, decision.results, denied, decision.retry_after_ms,
-                                settings.config.legacy_headers)
+                                config.legacy_headers, partition_key(key) if config.partition_key else None)
     return Outcome(DENIED if denied else ALLOWED, decision, headers)
 
 

@@ -20,7 +20,7 @@ DEFAULT_IDENTITY = ("header:x-api-key", "bearer", "ip")
 DEFAULT_MAX_COST = 1000
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
-_TOP_KEYS = ("identity", "trust_forwarded_for", "ipv6_prefix", "legacy_headers", "max_cost", "rules", "costs", "overrides")
+_TOP_KEYS = ("identity", "trust_forwarded_for", "ipv6_prefix", "partition_key", "legacy_headers", "max_cost", "rules", "costs", "overrides")
 _RULE_KEYS = ("name", "limit", "algorithm", "burst", "match", "shadow", "on_error")
 _MATCH_KEYS = ("methods", "paths")
 _OVERRIDE_TABLE_KEYS = ("limit", "burst")
@@ -55,6 +55,7 @@ class Config(NamedTuple):
     legacy_headers: bool
     max_cost: int
     ipv6_prefix: int = DEFAULT_IPV6_PREFIX       # IPv6 clients are grouped by this network
+    partition_key: bool = False                  # send draft-11 `pk` (a pseudonym of the client)
 
     def cost_for(self, method: str, path: str) -> int:
         for rc in self.costs:
@@ -88,6 +89,7 @@ def parse_config(raw: Any, path: str = "TOLLGATE") -> Config:
     _unknown_keys(raw, _TOP_KEYS, path, errors)
     trust = _bool(raw, "trust_forwarded_for", False, path, errors)
     legacy = _bool(raw, "legacy_headers", False, path, errors)
+    partition = _bool(raw, "partition_key", False, path, errors)
     max_cost = raw.get("max_cost", DEFAULT_MAX_COST)
     if not _is_int(max_cost) or max_cost < 1:
         errors.append(f"{path}.max_cost: expected a positive integer, got {max_cost!r}")
@@ -107,7 +109,7 @@ def parse_config(raw: Any, path: str = "TOLLGATE") -> Config:
     overrides = _overrides(raw.get("overrides", {}), rules, declared, ipv6_prefix, f"{path}.overrides", errors)
     if errors:
         raise ConfigError(errors)
-    return Config(identity, rules, costs, overrides, legacy, max_cost, ipv6_prefix)
+    return Config(identity, rules, costs, overrides, legacy, max_cost, ipv6_prefix, partition)
 
 
 # ------------------------------------------------------------------ pieces

@@ -6,9 +6,16 @@ enforcing rules are advertised: a shadow rule is an operator's experiment,
 not a promise to the client. Retry-After (RFC 9110) is whole seconds, rounded
 up, at least 1. A denial body is RFC 9457 problem+json with the draft's
 `quota-exceeded` problem type.
+
+With `partition_key = true` every item carries the draft's `pk` parameter:
+the client's partition, so a caller can tell that two responses were limited
+as the same client (an API key and the IP behind it are two partitions). It is
+the first 96 bits of the client's keyed hash (the Durable Object name), as an
+sf-binary, never the key itself.
 """
 from __future__ import annotations
 
+import base64
 import json
 from functools import lru_cache
 from typing import Iterable, Sequence
@@ -29,6 +36,11 @@ def sf_string(value: str) -> str:
 # Rule names and policies come from the config, so they are few and fixed:
 # format each once, not on every request.
 _name = lru_cache(maxsize=1024)(sf_string)
+
+
+def partition_key(client_key: str) -> str:
+    """The `pk` value for a client: RFC 9651 sf-binary of the first 12 bytes of its keyed hash."""
+    return ":" + base64.b64encode(bytes.fromhex(client_key[:24])).decode() + ":"
 
 
 def seconds_up(ms: int) -> int:
@@ -63,23 +75,29 @@ def _window_s(rule: Rule) -> int:
 
 
 def ratelimit_headers(rules: Sequence[Rule], results: Sequence[RuleResult], denied: bool,
-                      retry_after_ms: int, legacy: bool = False) -> list[tuple[str, str]]:
+                      retry_after_ms: int, legacy: bool = False, pk: str | None = None) -> list[tuple[str, str]]:
     """RateLimit-Policy, RateLimit, Retry-After on denial, X-RateLimit-* when `legacy`.
 
-    `rules` and `results` are in the same order (the order of the decision).
+    `rules` and `results` are in the same order (the order of the decision); `pk`, when
+    given (see `partition_key`), is added to every item of both fields.
     """
     items = []
     tightest = None
+    suffix = f";pk={pk}" if pk else ""
     for rule, res in zip(rules, results):
         if rule.shadow:
             continue
         remaining = res.remaining if res.remaining > 0 else 0
-        items.append(f"{_name(rule.name)};r={remaining};t={-(-res.reset_ms // 1000)}")
+        items.append(f"{_name(rule.name)};r={remaining};t={-(-res.reset_ms // 1000)}{suffix}")
         if tightest is None or remaining < tightest[1].remaining:
             tightest = (rule, res)
     headers: list[tuple[str, str]] = []
     if items:
-        headers.append(("RateLimit-Policy", policy_header(rules)))
+        if suffix:
+            policy = ", ".join(_policy_item(r) + suffix for r in rules if not r.shadow)
+        else:
+            policy = policy_header(rules)
+        headers.append(("RateLimit-Policy", policy))
         headers.append(("RateLimit", ", ".join(items)))
     if denied:
         headers.append(("Retry-After", str(max(1, seconds_up(retry_after_ms)))))

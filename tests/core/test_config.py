@@ -155,6 +155,7 @@ def test_every_mistake_is_reported_at_once():
     ({**with_rule(), "overrides": {"ip:999.1.1.1": {"r": "blocked"}}}, 'TOLLGATE.overrides."ip:999.1.1.1": ip is not an IP'),
     ({**with_rule(), "overrides": {"k": {"r": {"limit": "1/second", "burst": 0}}}}, 'TOLLGATE.overrides."k".r.burst'),
     ({**with_rule(), "trust_forwarded_for": 1}, "TOLLGATE.trust_forwarded_for: expected true or false"),
+    ({**with_rule(), "partition_key": "yes"}, "TOLLGATE.partition_key: expected true or false"),
     ({**with_rule(), "ipv6_prefix": 8}, "TOLLGATE.ipv6_prefix: expected a prefix length 16..128"),
     ({**with_rule(), "ipv6_prefix": "64"}, "TOLLGATE.ipv6_prefix: expected a prefix length 16..128"),
     ({**with_rule(), "overrides": {"ip:2001:db8::/48": {"r": "blocked"}}},
@@ -200,7 +201,7 @@ _scalars = st.one_of(st.none(), st.booleans(), st.integers(-3, 10**6), st.floats
                      st.text(max_size=8))
 _keys = st.sampled_from(["identity", "rules", "costs", "overrides", "name", "limit", "algorithm", "burst",
                          "match", "methods", "paths", "shadow", "on_error", "trust_forwarded_for",
-                         "legacy_headers", "max_cost", "ipv6_prefix", "r", "ip:192.0.2.1", "POST /x", "zzz"])
+                         "legacy_headers", "max_cost", "ipv6_prefix", "partition_key", "r", "ip:192.0.2.1", "POST /x", "zzz"])
 _values = st.recursive(_scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
                                                         st.dictionaries(_keys, inner, max_size=5)),
                        max_leaves=25)

@@ -69,3 +69,15 @@ def test_gcra_policy_states_burst_and_sustained_rate():
     assert policy_header([Rule("a", Limit("gcra", 100, 60_000, 100))]) == '"a";q=100;w=60'
     assert policy_header([Rule("b", Limit("gcra", 20, 1000, 40))]) == '"b";q=40;w=2'
     assert policy_header([Rule("c", Limit("gcra", 3, 10_000, 1))]) == '"c";q=1;w=4'   # 3.33 s rounded up
+
+
+def test_partition_key_is_an_sf_binary_of_the_client_hash_on_every_item():
+    from src.tollgate.headers import partition_key
+    key = "0123456789abcdef0123456789abcdef" * 2           # a client_key: HMAC-SHA256 hex
+    pk = partition_key(key)
+    assert pk == ":ASNFZ4mrze8BI0Vn:"                      # base64 of its first 12 bytes
+    d = decide(RULES, {}, 1, T0)
+    h = dict(ratelimit_headers(RULES, d.results, False, 0, pk=pk))
+    assert all(item.endswith(";pk=" + pk) for item in h["RateLimit"].split(", "))
+    assert all(item.endswith(";pk=" + pk) for item in h["RateLimit-Policy"].split(", "))
+    assert "pk=" not in dict(ratelimit_headers(RULES, d.results, False, 0))["RateLimit"]

@@ -154,3 +154,19 @@ def test_an_encoded_or_dotted_path_cannot_step_around_a_path_rule(tmp_path):
                                             headers={"X-Api-Key": "hank"})
             assert status == 201 and headers["RateLimit"].startswith('"daily";'), (raw, dict(headers))
     run(tmp_path, scenario)
+
+
+def test_partition_key_tells_clients_apart_without_revealing_their_keys(tmp_path):
+    async def scenario(edge, origin, http):
+        def pks(headers):
+            found = {name: re.findall(r";pk=(:[A-Za-z0-9+/=]+:)", headers[name])
+                     for name in ("RateLimit", "RateLimit-Policy")}
+            assert len(set(found["RateLimit"] + found["RateLimit-Policy"])) == 1, found
+            return found["RateLimit"][0]
+        _, first, _ = await call(http, "GET", f"{edge.url}/v1/limited", headers={"X-Api-Key": "alice-secret-key"})
+        _, again, _ = await call(http, "GET", f"{edge.url}/v1/limited", headers={"X-Api-Key": "alice-secret-key"})
+        _, other, _ = await call(http, "GET", f"{edge.url}/v1/limited", headers={"X-Api-Key": "bob"})
+        assert pks(first) == pks(again) != pks(other)
+        assert re.fullmatch(r'"daily";r=3;t=\d+;pk=:[A-Za-z0-9+/]{16}:', again["RateLimit"])
+        assert "alice" not in again["RateLimit"] + again["RateLimit-Policy"]
+    run_scenario(tmp_path, {**TOLLGATE, "partition_key": True}, scenario)
