@@ -5,7 +5,8 @@ per request would cost more than the decision. The cache is keyed on the raw
 values the platform hands over (compared with `==`: identity first, then
 value; a JS object proxy compares with `===` on Pyodide), so a different env
 (a test, a redeploy) is noticed and re-parsed, and an unchanged one costs six
-attribute reads. A broken config is cached too: every request answers 500
+attribute reads; on the edge, one comparison of the platform's env object
+(`platform.env_source`). A broken config is cached too: every request answers 500
 "Tollgate is misconfigured" without re-validating.
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from src.tollgate.config import Config, ConfigError, parse_config
-from worker.platform import env_raw, env_value
+from worker.platform import env_raw, env_source, env_value
 
 log = logging.getLogger("tollgate.settings")
 
@@ -45,12 +46,18 @@ class SettingsError(Exception):
 
 _cached_key: tuple | None = None
 _cached: Settings | SettingsError | None = None
+_cached_source: Any = None
 
 
 def load(env: Any) -> Settings:
     """The Settings for this env; raises SettingsError (cached) when it is misconfigured."""
-    global _cached_key, _cached
-    key = tuple(env_raw(env, name) for name in WATCHED)
+    global _cached_key, _cached, _cached_source
+    source = env_source(env)
+    if source is not None and _cached is not None and _cached_source is not None and source == _cached_source:
+        key = _cached_key                    # the same platform env object: nothing can differ
+    else:
+        key = tuple(env_raw(env, name) for name in WATCHED)
+    _cached_source = source
     if _cached is None or key != _cached_key:
         try:
             _cached = parse_settings(env)

@@ -133,3 +133,35 @@ def test_local_sql_storage_keeps_workerd_number_and_transaction_rules():
     for statement in ("BEGIN", "begin transaction", "SAVEPOINT a", "COMMIT"):
         with pytest.raises(SqlError, match="transactionSync"):
             sql.exec(statement)
+
+
+# --------------------------------------------------------------------------- settings per request
+class _EnvWrapper:
+    """The SDK's per-request wrapper (workers-runtime-sdk entrypoints.py): `_env` is the isolate's
+    one JS env object; each var read goes through the wrapper."""
+
+    def __init__(self, env) -> None:
+        self._env = env
+        self.reads = 0
+
+    def __getattr__(self, name: str):
+        self.reads += 1
+        return getattr(self._env, name)
+
+
+def test_settings_are_reused_for_the_same_platform_env_and_reparsed_for_another():
+    from types import SimpleNamespace
+
+    from worker import settings
+
+    def raw_env(limit: str) -> SimpleNamespace:
+        return SimpleNamespace(IDENTITY_SECRET="s", TOLLGATE=json.dumps(
+            {"rules": [{"name": "r", "limit": limit}]}))
+    isolate_env = raw_env("5/second")
+    first = settings.load(_EnvWrapper(isolate_env))
+    again = _EnvWrapper(isolate_env)                    # the next request: a new wrapper, same env
+    assert settings.load(again) is first and again.reads == 0
+    other = settings.load(_EnvWrapper(raw_env("7/second")))   # another env (a test, a redeploy)
+    assert other is not first and other.config.rules[0].limit.count == 7
+    plain = raw_env("9/second")                          # no wrapper (the local runtime): vars compared
+    assert settings.load(plain).config.rules[0].limit.count == 9
