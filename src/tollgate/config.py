@@ -20,7 +20,8 @@ DEFAULT_IDENTITY = ("header:x-api-key", "bearer", "ip")
 DEFAULT_MAX_COST = 1000
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
-_TOP_KEYS = ("identity", "trust_forwarded_for", "ipv6_prefix", "partition_key", "legacy_headers", "max_cost", "rules", "costs", "overrides")
+_TOP_KEYS = ("identity", "trust_forwarded_for", "ipv6_prefix", "partition_key", "legacy_headers", "max_cost",
+             "rules", "costs", "overrides")
 _RULE_KEYS = ("name", "limit", "algorithm", "burst", "match", "shadow", "on_error")
 _MATCH_KEYS = ("methods", "paths")
 _OVERRIDE_TABLE_KEYS = ("limit", "burst")
