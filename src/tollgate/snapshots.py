@@ -17,6 +17,8 @@ import hmac
 import json
 from typing import Any, Iterable, NamedTuple
 
+from src.tollgate.checks import check_int, check_str
+
 SIGNATURE_HEADER = "X-Tollgate-Signature"
 TIMESTAMP_HEADER = "X-Tollgate-Timestamp"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -56,15 +58,11 @@ class UsageRecord(NamedTuple):
 
 
 def _check_int(value: Any, where: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise SnapshotError(f"{where}: expected a non-negative integer, got {value!r}")
-    return value
+    return check_int(value, where, SnapshotError)
 
 
 def _check_str(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise SnapshotError(f"{where}: expected a non-empty string, got {value!r}")
-    return value
+    return check_str(value, where, SnapshotError)
 
 
 def record(client: Any, rule: Any, period_start_ms: Any, allowed: Any, admitted: Any, denied: Any,

@@ -14,6 +14,7 @@ import json
 from functools import lru_cache
 from typing import Any, Sequence
 
+from src.tollgate.checks import check_int, check_str
 from src.tollgate.algorithms import Limit
 from src.tollgate.decision import Decision, RuleResult
 from src.tollgate.rules import Match, Rule
@@ -46,18 +47,12 @@ def _loads(text: str, what: str) -> dict:
     return obj
 
 
-def _int(value: Any, where: str, minimum: int | None = 0) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise WireError(f"{where}: expected an integer, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise WireError(f"{where}: expected an integer >= {minimum}, got {value}")
-    return value
+def _int(value: Any, where: str, minimum: int = 0) -> int:
+    return check_int(value, where, WireError, minimum)
 
 
 def _str(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise WireError(f"{where}: expected a non-empty string, got {value!r}")
-    return value
+    return check_str(value, where, WireError)
 
 
 def encode_rule(rule: Rule) -> list:
