@@ -157,3 +157,14 @@ def test_key_value_storage(state):
             assert out == {"got": {"n": 1}, "many": {"a": {"n": 1}, "b": [1, 2]}, "listed": {"b": [1, 2]},
                            "deleted": True, "after": None}
     run(body())
+
+
+def test_storage_transactions_keep_all_their_writes_or_none(state):
+    async def body():
+        async with edge(state) as e:
+            stub = e.env.COUNTERS.getByName("txn")
+            assert await stub.add_in_transaction(5, False) == [5, 5, 5]
+            assert await stub.add_in_transaction(7, True) == [5, 5, 5]     # both bodies raised: rolled back
+        async with edge(state) as e:                                        # and what stayed is committed
+            assert await e.env.COUNTERS.getByName("txn").add_in_transaction(1, False) == [6, 1, 6]
+    run(body())

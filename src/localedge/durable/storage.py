@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterator
 
@@ -300,34 +301,29 @@ class DurableObjectStorage:
         conn.execute("DELETE FROM _cf_KV")
 
     # ------------------------------------------------------------ transactions
+    @contextmanager
+    def _savepoint(self, name: str) -> Iterator[None]:
+        """Writes inside roll back if the block raises (nested in the event's transaction)."""
+        conn = self._conn
+        if self.sql.in_event and not conn.in_transaction:
+            conn.execute("BEGIN")
+        conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            conn.execute(f"ROLLBACK TO {name}")
+            conn.execute(f"RELEASE {name}")
+            raise
+        conn.execute(f"RELEASE {name}")
+
     def transactionSync(self, fn: Callable[[], Any]) -> Any:
         """Run `fn` atomically: its writes roll back if it raises."""
-        conn = self._conn
-        if self.sql.in_event and not conn.in_transaction:
-            conn.execute("BEGIN")
-        conn.execute("SAVEPOINT localedge_txn")
-        try:
-            result = fn()
-        except BaseException:
-            conn.execute("ROLLBACK TO localedge_txn")
-            conn.execute("RELEASE localedge_txn")
-            raise
-        conn.execute("RELEASE localedge_txn")
-        return result
+        with self._savepoint("localedge_txn"):
+            return fn()
 
     async def transaction(self, fn: Callable[[Any], Awaitable[Any]]) -> Any:
-        conn = self._conn
-        if self.sql.in_event and not conn.in_transaction:
-            conn.execute("BEGIN")
-        conn.execute("SAVEPOINT localedge_atxn")
-        try:
-            result = await fn(self)
-        except BaseException:
-            conn.execute("ROLLBACK TO localedge_atxn")
-            conn.execute("RELEASE localedge_atxn")
-            raise
-        conn.execute("RELEASE localedge_atxn")
-        return result
+        with self._savepoint("localedge_atxn"):
+            return await fn(self)
 
     async def sync(self) -> None:
         """Writes are already committed at the end of each event."""
