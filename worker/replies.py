@@ -31,11 +31,12 @@ def problem_reply(status: int, title: str, detail: str, extra_headers: HeaderLis
 
 
 def json_reply(status: int, obj: Any, extra_headers: HeaderList | None = None) -> Reply:
+    """`obj` as compact JSON; a str is taken as JSON text already (a constant body, encoded once)."""
     headers = [("Content-Type", "application/json"), NO_STORE]
     if extra_headers:
         headers += extra_headers
     # A str body: on the edge the JS Response takes it as is (bytes would go through a buffer proxy).
-    return Reply(status, headers, json.dumps(obj, separators=(",", ":")))
+    return Reply(status, headers, obj if isinstance(obj, str) else json.dumps(obj, separators=(",", ":")))
 
 
 def method_not_allowed(method: str, allowed: tuple[str, ...]) -> Reply:

@@ -53,18 +53,17 @@ def load(env: Any) -> Settings:
     """The Settings for this env; raises SettingsError (cached) when it is misconfigured."""
     global _cached_key, _cached, _cached_source
     source = env_source(env)
-    if source is not None and _cached is not None and _cached_source is not None and source == _cached_source:
-        key = _cached_key                    # the same platform env object: nothing can differ
-    else:
+    # The same platform env object as last time: nothing in it can differ, skip the reads.
+    if _cached is None or source is None or source != _cached_source:
+        _cached_source = source
         key = tuple(env_raw(env, name) for name in WATCHED)
-    _cached_source = source
-    if _cached is None or key != _cached_key:
-        try:
-            _cached = parse_settings(env)
-        except SettingsError as exc:
-            log.error("Tollgate is misconfigured:\n  %s", "\n  ".join(exc.errors))
-            _cached = exc
-        _cached_key = key
+        if _cached is None or key != _cached_key:
+            try:
+                _cached = parse_settings(env)
+            except SettingsError as exc:
+                log.error("Tollgate is misconfigured:\n  %s", "\n  ".join(exc.errors))
+                _cached = exc
+            _cached_key = key
     if isinstance(_cached, SettingsError):
         raise _cached
     return _cached

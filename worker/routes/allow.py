@@ -22,6 +22,7 @@ than 2xx, 401 and 403 as an error.
 from __future__ import annotations
 
 import hmac
+import json
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -37,6 +38,7 @@ PREFIX = "/__tollgate/allow"
 _TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 DENY_STATUSES = {"401": 401, "403": 403, "429": 429}
 ADMITTED = {"allowed": True, "rule": None, "retry_after": 0}
+ADMITTED_BODY = json.dumps(ADMITTED, separators=(",", ":"))    # the same text on every admitted request
 
 
 def original_request(incoming: Incoming, path: str, at_root: bool) -> tuple[str, str] | Reply:
@@ -104,14 +106,14 @@ async def handle_allow(incoming: Incoming, path: str, query: str, settings: Sett
     if resolution.blocked_by is not None:
         return blocked_reply(resolution.blocked_by)
     if not resolution.rules:
-        return json_reply(200, ADMITTED)
+        return json_reply(200, ADMITTED_BODY)
     cost = cost if cost is not None else resolution.cost
     impossible = impossible_cost(resolution, cost)
     if impossible is not None:
         return impossible
     outcome = await ask_bucket(env, ctx, settings, identity, resolution, cost)
     if outcome.verdict == ALLOWED:
-        return json_reply(200, ADMITTED, outcome.headers)
+        return json_reply(200, ADMITTED_BODY, outcome.headers)
     if outcome.verdict == DENIED:
         decision = outcome.decision
         status = DENY_STATUSES.get((incoming.headers.get("tollgate-deny-status") or "429").strip(), 429)
