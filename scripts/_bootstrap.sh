@@ -24,12 +24,18 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.stamp" 2>/dev/null)" != "$wan
 fi
 export PATH="$VENV/bin:$PATH"
 
-# promtool (Debian's prometheus package) checks and unit-tests the alert rules.
-if ! command -v promtool >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
-   && [ -z "${TOLLGATE_NO_APT:-}" ]; then
-  echo "bootstrap: installing promtool (apt package prometheus)" >&2
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; } >/dev/null 2>&1 \
-    || echo "bootstrap: could not install promtool; alert-rule tests will say so" >&2
+# Debian packages the tests drive for real (promtool, nginx, caddy, ...), one per
+# line in scripts/apt-packages.txt; installed once per list version when root.
+want_apt=$(stamp_of scripts/apt-packages.txt)
+if [ "$(cat "$ROOT/.cache/apt.stamp" 2>/dev/null)" != "$want_apt" ] && [ "$(id -u)" = 0 ] \
+   && command -v apt-get >/dev/null 2>&1 && [ -z "${TOLLGATE_NO_APT:-}" ]; then
+  mapfile -t apt_pkgs < <(grep -v '^\s*#' scripts/apt-packages.txt | grep -v '^\s*$')
+  echo "bootstrap: installing Debian packages: ${apt_pkgs[*]}" >&2
+  if { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}"; } >"$ROOT/.cache/apt.log" 2>&1; then
+    echo "$want_apt" > "$ROOT/.cache/apt.stamp"
+  else
+    echo "bootstrap: apt-get failed (see .cache/apt.log); tests that need these programs will fail" >&2
+  fi
 fi
 
 if command -v node >/dev/null 2>&1; then
