@@ -36,7 +36,7 @@ def parse_rate(text: str) -> Rate:
     m = _RATE.match(text)
     unit_ms = UNIT_MS.get(m.group(3).lower()) if m else None
     if m is None or unit_ms is None:
-        raise ValueError(f"{_quote(text)} is not a rate ({EXPECTED})")
+        raise ValueError(f"{_quote(text)} is not a rate ({EXPECTED}){_did_you_mean(text, m)}")
     count = int(m.group(1))
     multiplier = int(m.group(2)) if m.group(2) else 1
     if count < 1:
@@ -44,6 +44,20 @@ def parse_rate(text: str) -> Rate:
     if multiplier < 1:
         raise ValueError(f"{_quote(text)}: the period must be at least 1 {m.group(3)}")
     return Rate(count, multiplier * unit_ms)
+
+
+def _did_you_mean(text: str, m: "re.Match[str] | None") -> str:
+    """A close spelling of the unit ("100/minnute" -> "100/minute"), or nothing."""
+    if m is None:
+        return ""
+    import difflib  # only on a config error: importing it costs Worker start-up time on Pyodide
+
+    unit = m.group(3)
+    close = difflib.get_close_matches(unit.lower(), [u for u in UNIT_MS if len(u) >= 3], n=1, cutoff=0.6)
+    if not close:
+        return ""
+    start, end = m.span(3)
+    return f' (did you mean "{(text[:start] + close[0] + text[end:]).strip()}"?)'
 
 
 def _quote(value: object) -> str:

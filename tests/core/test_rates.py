@@ -43,3 +43,10 @@ def test_str_round_trips():
     for text in ("100/minute", "10/second", "5000/day", "3/hour", "20 per 10 seconds"):
         assert str(parse_rate(text)) == text
         assert parse_rate(str(parse_rate(text))) == parse_rate(text)
+
+
+@pytest.mark.parametrize("text, suggestion", [("100/minnute", "100/minute"), ("5/dya", "5/day"),
+                                              ("20 per 10 secnds", "20 per 10 seconds")])
+def test_a_misspelt_unit_gets_a_did_you_mean(text, suggestion):
+    with pytest.raises(ValueError, match=f'did you mean "{suggestion}"'):
+        parse_rate(text)
