@@ -105,7 +105,7 @@ def identify(headers: Mapping[str, str], sources: tuple[Source, ...]) -> Identit
             token = token.strip()
             if not token:
                 continue                     # an empty credential is an absent one: next source
-            return Identity("key", _check_key(token, "bearer token"))
+            return Identity("key", _check_key(token, "header authorization: bearer token"))
         if kind == "xff":
             raw = raw.split(",", 1)[0].strip()
         return Identity("ip", _ip_identity(_check_ip(raw, src.header), src.ipv6_prefix))
@@ -118,14 +118,33 @@ def client_key(secret: bytes, identity: Identity) -> str:
 
 
 def _check_key(value: str, where: str) -> str:
+    """A key is visible ASCII (RFC 9110 tchar and friends: what API keys and RFC 6750 tokens
+    are made of). Why so strict: the key is hashed as text; a byte that is not UTF-8
+    reaches the Worker as U+FFFD on workerd (see `describe_char`), so two different keys
+    could hash alike, and a comma means the header was sent more than once."""
     if len(value) > MAX_IDENTITY_LENGTH:
         raise IdentityError(f"{where} is {len(value)} characters long; at most {MAX_IDENTITY_LENGTH} are accepted")
     if not value:
         raise IdentityError(f"{where} is empty")
+    if value.isascii() and value.isprintable() and " " not in value and "," not in value:
+        return value                        # the common case: one pass each, no loop in Python
+    if "," in value:
+        raise IdentityError(f"{where} is repeated or lists several values (a comma): send it exactly once")
     for ch in value:
-        if ch <= " " or "\x7f" <= ch <= "\x9f":
+        if ch <= " " or ch == "\x7f":
             raise IdentityError(f"{where} contains a control or space character")
+        if ch > "~":
+            raise IdentityError(f"{where} contains {describe_char(ch)}; an identity is visible ASCII only")
     return value
+
+
+def describe_char(ch: str) -> str:
+    """How a refused character reads in a 400: U+FFFD is what workerd makes of bytes that are not
+    UTF-8 (header values become JS strings decoded as UTF-8: cloudflare/workerd
+    src/workerd/jsg/util.h `v8Str`, src/workerd/api/headers.c++ "we encode header strings as UTF-8")."""
+    if ch == "\ufffd":
+        return "bytes that are not UTF-8 (U+FFFD)"
+    return f"a non-ASCII character (U+{ord(ch):04X})"
 
 
 def _check_ip(value: str, where: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:

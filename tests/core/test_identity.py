@@ -75,6 +75,29 @@ def test_bad_values_are_clear_client_errors(headers, message):
         identify(headers, DEFAULT)
 
 
+@pytest.mark.parametrize("headers, message", [
+    # workerd hands the Worker header bytes decoded as UTF-8, invalid bytes as U+FFFD
+    ({"x-api-key": "caf\ufffd"}, "header x-api-key contains bytes that are not UTF-8"),
+    ({"x-api-key": "caf\u00e9"}, r"header x-api-key contains a non-ASCII character \(U\+00E9\)"),
+    ({"authorization": "Bearer tok\ufffd"}, "header authorization: bearer token contains bytes that are not UTF-8"),
+    ({"cf-connecting-ip": "192.0.2.1\ufffd"}, "cf-connecting-ip is not an IP address"),
+])
+def test_bytes_an_identity_may_not_contain_are_named(headers, message):
+    with pytest.raises(IdentityError, match=message):
+        identify(headers, DEFAULT)
+    with pytest.raises(IdentityError):        # overrides and the admin API refuse them too
+        Identity.parse(next(iter(headers.values())).removeprefix("Bearer "))
+
+
+@pytest.mark.parametrize("headers, where", [
+    ({"x-api-key": "alice, bob"}, "header x-api-key"),          # two x-api-key lines, joined by the platform
+    ({"authorization": "Bearer a, Bearer b"}, "header authorization"),
+])
+def test_a_repeated_identity_header_says_so(headers, where):
+    with pytest.raises(IdentityError, match=f"{where}.* is repeated"):
+        identify(headers, DEFAULT)
+
+
 def test_forwarded_for_only_when_trusted_and_leftmost():
     with pytest.raises(ValueError, match="trust_forwarded_for"):
         parse_source("xff")
