@@ -19,7 +19,8 @@ from src.tollgate.rules import MATCH_ALL, Match, Rule
 DEFAULT_IDENTITY = ("header:x-api-key", "bearer", "ip")
 DEFAULT_MAX_COST = 1000
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+# RFC 9110 section 9.1: a method is a token (tchar+), extension methods (PURGE, PROPFIND) included.
+_METHOD_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _TOP_KEYS = ("identity", "trust_forwarded_for", "ipv6_prefix", "partition_key", "legacy_headers", "max_cost",
              "rules", "costs", "overrides")
 _RULE_KEYS = ("name", "limit", "algorithm", "burst", "match", "shadow", "on_error")
@@ -108,6 +109,7 @@ def parse_config(raw: Any, path: str = "TOLLGATE") -> Config:
     declared = {item.get("name") for item in raw_rules
                 if isinstance(item, Mapping) and isinstance(item.get("name"), str)}
     overrides = _overrides(raw.get("overrides", {}), rules, declared, ipv6_prefix, f"{path}.overrides", errors)
+    _impossible_costs(costs, rules, overrides, path, errors)
     if errors:
         raise ConfigError(errors)
     return Config(identity, rules, costs, overrides, legacy, max_cost, ipv6_prefix, partition)
@@ -206,8 +208,8 @@ def _match(value: Any, where: str, errors: list[str]) -> Match:
             methods = None
         else:
             for m in methods:
-                if m.upper() not in _METHODS:
-                    errors.append(f"{where}.methods: {m!r} is not an HTTP method")
+                if not _METHOD_TOKEN.match(m):
+                    errors.append(f"{where}.methods: {m!r} is not an HTTP method (a token such as GET or PURGE)")
     paths = value.get("paths")
     if paths is not None:
         if not isinstance(paths, _LIST) or not paths or not all(isinstance(p, str) for p in paths):
@@ -230,7 +232,7 @@ def _costs(value: Any, where: str, errors: list[str]) -> tuple[RouteCost, ...]:
         method = method.strip().upper() or None
         if method == "*":
             method = None
-        if method is not None and method not in _METHODS:
+        if method is not None and not _METHOD_TOKEN.match(method):
             errors.append(f'{where}."{key}": {method!r} is not an HTTP method (expected "METHOD /path" or "/path")')
             continue
         if not pattern.startswith("/"):
@@ -241,6 +243,35 @@ def _costs(value: Any, where: str, errors: list[str]) -> tuple[RouteCost, ...]:
             continue
         out.append(RouteCost(method, Match(None, (pattern,)), cost))
     return tuple(out)
+
+
+def _impossible_costs(costs: tuple[RouteCost, ...], rules: tuple[Rule, ...],
+                      overrides: Mapping[str, tuple[tuple[Rule, ...], str | None]], path: str,
+                      errors: list[str]) -> None:
+    """A route cost above the capacity of an enforcing rule it can meet could never be admitted:
+    every such request would get a 400 its client cannot fix. Refused at load instead."""
+    for rc in costs:
+        label = f"{rc.method} {rc.match.paths[0]}" if rc.method else rc.match.paths[0]
+        for where, rule_set in [("", rules)] + [(f' for override "{k}"', v[0]) for k, v in overrides.items()]:
+            for rule in rule_set:
+                if rule.shadow or rc.cost <= rule.limit.capacity or not _may_meet(rule.match, rc):
+                    continue
+                errors.append(f'{path}.costs."{label}": cost {rc.cost} exceeds rule "{rule.name}"{where}, '
+                              f"which admits at most {rule.limit.capacity} at once (its burst or count): "
+                              "such a request could never be admitted")
+
+
+def _may_meet(match: Match, rc: RouteCost) -> bool:
+    """Whether some request can be counted by `match` and priced by `rc` (globs sampled both ways)."""
+    if match.methods is not None and rc.method is not None and rc.method not in match.methods:
+        return False
+    if match.paths is None:
+        return True
+    sample = rc.match.paths[0].replace("*", "x").replace("?", "x")
+    method = rc.method or next(iter(sorted(match.methods or ("GET",))))
+    if match.matches(method, sample):
+        return True
+    return any(rc.match.matches(method, p.replace("*", "x").replace("?", "x")) for p in match.paths)
 
 
 def _overrides(value: Any, rules: tuple[Rule, ...], declared: set, ipv6_prefix: int, where: str,

@@ -90,7 +90,7 @@ def test_overrides_replace_drop_and_block():
 def test_issue_typo_message_exactly():
     raw = {"rules": [{"name": "a", "limit": "1/second"}, {"name": "b", "limit": "100/minnute"}]}
     assert errors_of(raw) == ['TOLLGATE.rules[1].limit: "100/minnute" is not a rate '
-                              '(expected N/second|minute|hour|day or "N per K seconds")']
+                              '(expected N/second|minute|hour|day or "N per K seconds") (did you mean "100/minute"?)']
 
 
 def test_every_mistake_is_reported_at_once():
@@ -102,9 +102,9 @@ def test_every_mistake_is_reported_at_once():
             {"name": "burst", "limit": "1/second"},
             {"name": "w", "limit": "5/minute", "algorithm": "sliding-window", "burst": 3},
             {"name": "s", "limit": "5/minute", "shadow": "true", "on_error": "maybe", "algoritm": "gcra"},
-            {"name": "m", "limit": "5/minute", "match": {"methods": ["GETT"], "paths": ["v1/*"], "hosts": []}},
+            {"name": "m", "limit": "5/minute", "match": {"methods": ["GET/"], "paths": ["v1/*"], "hosts": []}},
         ],
-        "costs": {"POST /v1/search": 0, "FETCH /x": 2, "POST v1": 1},
+        "costs": {"POST /v1/search": 0, "FE(TCH /x": 2, "POST v1": 1},
         "overrides": {"partner": {"dayly": "unlimited", "burst": "lots"}},
         "rulez": [],
     }
@@ -122,10 +122,10 @@ def test_every_mistake_is_reported_at_once():
         "TOLLGATE.rules[3].shadow: expected true or false, got 'true'",
         "TOLLGATE.rules[3].on_error: expected open | closed, got 'maybe'",
         "TOLLGATE.rules[4].match.hosts: unknown setting",
-        "TOLLGATE.rules[4].match.methods: 'GETT' is not an HTTP method",
+        "TOLLGATE.rules[4].match.methods: 'GET/' is not an HTTP method",
         "TOLLGATE.rules[4].match.paths: 'v1/*' must start with /",
         'TOLLGATE.costs."POST /v1/search": expected a positive integer cost, got 0',
-        'TOLLGATE.costs."FETCH /x": \'FETCH\' is not an HTTP method',
+        'TOLLGATE.costs."FE(TCH /x": \'FE(TCH\' is not an HTTP method',
         'TOLLGATE.costs."POST v1": expected "METHOD /path*"',
         'TOLLGATE.overrides."partner".dayly: no rule is named \'dayly\'',
         'TOLLGATE.overrides."partner".burst: "lots" is not a rate',
@@ -214,3 +214,32 @@ def test_any_garbage_is_a_config_error_never_a_crash(raw):
         parse_config(raw)
     except ConfigError as err:
         assert err.errors and all(e.startswith("TOLLGATE") for e in err.errors)
+
+
+def test_any_rfc9110_method_token_may_be_matched_and_priced():
+    config = parse_config({"rules": [{"name": "dav", "limit": "10/minute",
+                                      "match": {"methods": ["PURGE", "propfind", "M-SEARCH"]}}],
+                           "costs": {"PURGE /cache/*": 3}})
+    rule = config.rules[0]
+    assert rule.match.methods == {"PURGE", "PROPFIND", "M-SEARCH"}
+    assert rule.matches("PROPFIND", "/x") and not rule.matches("GET", "/x")
+    assert config.cost_for("PURGE", "/cache/a") == 3
+
+
+def test_a_route_cost_no_rule_could_ever_admit_is_a_config_error():
+    errs = errors_of({"rules": [{"name": "burst", "limit": "20/second", "burst": 5},
+                                {"name": "search", "limit": "100/minute", "match": {"paths": ["/v1/search*"]}},
+                                {"name": "other", "limit": "2/minute", "match": {"paths": ["/v2/*"]}},
+                                {"name": "dry", "limit": "1/minute", "shadow": True}],
+                      "costs": {"POST /v1/search": 10, "/v3/*": 4},
+                      "overrides": {"small": {"search": "3/minute"}}})
+    joined = "\n".join(errs)
+    assert 'TOLLGATE.costs."POST /v1/search": cost 10 exceeds rule "burst", which admits at most 5' in joined
+    assert 'cost 10 exceeds rule "search" for override "key:small", which admits at most 3' in joined
+    assert '"other"' not in joined and '"dry"' not in joined, "no overlap / shadow: not an error"
+    assert '"/v3/*"' not in joined, "4 fits every rule that meets /v3/*"
+
+
+def test_a_rate_typo_in_a_rule_gets_a_did_you_mean():
+    assert ('TOLLGATE.rules[0].limit: "100/minnute" is not a rate (expected N/second|minute|hour|day or '
+            '"N per K seconds") (did you mean "100/minute"?)') in errors_of(with_rule(limit="100/minnute"))
