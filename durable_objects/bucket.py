@@ -18,19 +18,17 @@ from typing import Any
 
 from workers import DurableObject
 
-from durable_objects import clock
-from durable_objects.envvars import env_bool, env_int
 from durable_objects.sql import Sql, d1_all, get_alarm, migrate, set_alarm
+from src.tollgate import clock
 from src.tollgate.algorithms import step
 from src.tollgate.decision import decide
 from src.tollgate.snapshots import UsageRecord, decode_rows, encode_rows, shard_for, shard_name
+from src.tollgate.topology import outbox_shards, seed_from_store, snapshot_delay_ms
 from src.tollgate.usage import ACCOUNTING_PERIOD_MS, period_start
 from src.tollgate.wire import decode_decide, encode_decision
 
 log = logging.getLogger("tollgate.bucket")
 
-DEFAULT_SNAPSHOT_DELAY_MS = 5_000
-DEFAULT_OUTBOX_SHARDS = 16
 MAX_RETRY_DELAY_MS = 300_000
 SEED_RETRY_MS = 30_000
 
@@ -244,8 +242,7 @@ class ClientBucket(DurableObject):
         if self._alarm_pending:
             return
         if await get_alarm(self.ctx.storage) is None:
-            delay = env_int(self.env, "SNAPSHOT_DELAY_MS", DEFAULT_SNAPSHOT_DELAY_MS)
-            await set_alarm(self.ctx.storage, now + delay)
+            await set_alarm(self.ctx.storage, now + snapshot_delay_ms(self.env))
         self._alarm_pending = True
 
     # ---------------------------------------------------------------- alarm: push to the outbox
@@ -263,13 +260,12 @@ class ClientBucket(DurableObject):
         records = self.pending()
         if not records:
             return
-        shards = env_int(self.env, "OUTBOX_SHARDS", DEFAULT_OUTBOX_SHARDS, minimum=1)
-        outbox = self.env.OUTBOX.getByName(shard_name(shard_for(self.client, shards)))
+        outbox = self.env.OUTBOX.getByName(shard_name(shard_for(self.client, outbox_shards(self.env))))
         try:
             await outbox.put(encode_rows(records))
         except Exception as exc:  # outbox unreachable: keep everything, try again later
             self._retries += 1
-            delay = env_int(self.env, "SNAPSHOT_DELAY_MS", DEFAULT_SNAPSHOT_DELAY_MS)
+            delay = snapshot_delay_ms(self.env)
             wait = min(MAX_RETRY_DELAY_MS, max(delay, 1000) * 2 ** min(self._retries - 1, 10))
             log.warning("snapshot of %s not delivered (%s); retry in %d ms", self.client, exc, wait)
             await set_alarm(self.ctx.storage, clock.now_ms() + wait)
@@ -376,7 +372,7 @@ class ClientBucket(DurableObject):
 
     async def _seed_if_asked(self) -> None:
         """SEED_FROM_STORE=true: an empty bucket takes its counters from the store once."""
-        if not env_bool(self.env, "SEED_FROM_STORE") or not self.is_empty():
+        if not seed_from_store(self.env) or not self.is_empty():
             self._seed_checked = True
             return
         if clock.now_ms() < self._seed_retry_at:  # store was down a moment ago: do not wait on it again

@@ -1,28 +1,7 @@
-"""The one clock the Durable Objects read, in integer epoch milliseconds.
+"""Alias of `src/tollgate/clock.py`, the one clock (kept for existing imports).
 
-Why one place: a decision reads the clock exactly once and passes it to the
-core (on Workers `Date.now()` only advances after I/O), and tests swap the
-source here instead of sleeping.
+New code imports `src.tollgate.clock`; `use` here swaps that same clock.
 """
-from __future__ import annotations
+from src.tollgate.clock import now_ms, use
 
-import time
-from contextlib import contextmanager
-from typing import Callable, Iterator
-
-_source: Callable[[], int] = lambda: int(time.time() * 1000)
-
-
-def now_ms() -> int:
-    return _source()
-
-
-@contextmanager
-def use(source: Callable[[], int]) -> Iterator[None]:
-    """Run a block with another clock (tests): `with clock.use(lambda: t[0]): ...`."""
-    global _source
-    previous, _source = _source, source
-    try:
-        yield
-    finally:
-        _source = previous
+__all__ = ["now_ms", "use"]

@@ -31,11 +31,10 @@ from typing import Any
 
 from workers import DurableObject
 
-from durable_objects import clock
 from durable_objects.sql import Sql, migrate
+from src.tollgate import clock
 from src.tollgate.snapshots import UsageRecord, decode_rows
 
-METRICS_OBJECT = "metrics"
 # How long a shard remembers the counts it accepted per (client, rule, hour). A bucket keeps
 # an hour's counts until the outbox confirms them, so only a snapshot held back longer than
 # this (an outbox unreachable for two days) could be counted twice in the metrics totals (the

@@ -27,13 +27,12 @@ import hmac
 import json
 import logging
 import random
-import time
 from typing import Any
 
-from durable_objects.bucket import DEFAULT_OUTBOX_SHARDS
-from durable_objects.envvars import env_int, env_str
-from durable_objects.outbox import METRICS_OBJECT
+from src.tollgate import clock
+from src.tollgate.envvars import env_str
 from src.tollgate.snapshots import shard_name
+from src.tollgate.topology import METRICS_OBJECT, outbox_shards
 
 log = logging.getLogger("tollgate.metrics")
 
@@ -116,11 +115,10 @@ def _sum_totals(per_shard: Any) -> dict[str, dict[str, int]]:
 
 
 async def collect(env: Any) -> bytes:
-    shards = env_int(env, "OUTBOX_SHARDS", DEFAULT_OUTBOX_SHARDS, minimum=1)
-    names = [shard_name(i) for i in range(shards)]
+    names = [shard_name(i) for i in range(outbox_shards(env))]
     stats = await asyncio.gather(*(_stats(env, n) for n in names + [METRICS_OBJECT]))
     shard_stats, book = stats[:-1], stats[-1] or {"counters": {}, "gauges": {}}
-    now_ms = int(time.time() * 1000)
+    now_ms = clock.now_ms()
     out = Exposition()
 
     if all(s is not None for s in shard_stats):
@@ -199,9 +197,8 @@ async def render(env: Any, authorization: str | None = None) -> tuple[int, list[
 
 
 async def _count_bucket_error(env: Any, resolution: str) -> None:
-    shards = env_int(env, "OUTBOX_SHARDS", DEFAULT_OUTBOX_SHARDS, minimum=1)
     # A random shard spreads the writes when many buckets fail at once; the scrape sums all shards.
-    target = env.OUTBOX.getByName(shard_name(random.randrange(shards)))
+    target = env.OUTBOX.getByName(shard_name(random.randrange(outbox_shards(env))))
     try:
         await target.count(json.dumps({"name": "bucket_errors", "label": resolution, "n": 1}))
     except Exception as exc:

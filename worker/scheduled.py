@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from typing import Any, NamedTuple
 
-from durable_objects.bucket import DEFAULT_OUTBOX_SHARDS
-from durable_objects.envvars import env_int
-from durable_objects.outbox import METRICS_OBJECT
+from src.tollgate import clock
+from src.tollgate.envvars import env_int
 from src.tollgate.snapshots import decode_rows, shard_name
+from src.tollgate.topology import METRICS_OBJECT, outbox_shards
 from worker.stores import StoreError, UsageStore, open_store
 
 log = logging.getLogger("tollgate.flush")
@@ -77,7 +76,7 @@ class FlushConfig(NamedTuple):
     def from_env(cls, env: Any, store: UsageStore) -> "FlushConfig":
         budget = env_int(env, "FLUSH_TIME_BUDGET_MS", 20_000, minimum=1)
         return cls(
-            shards=env_int(env, "OUTBOX_SHARDS", DEFAULT_OUTBOX_SHARDS, minimum=1),
+            shards=outbox_shards(env),
             time_budget_ms=budget,
             subrequest_budget=env_int(env, "FLUSH_SUBREQUEST_BUDGET", 900, minimum=8),
             lease_ms=env_int(env, "FLUSH_LEASE_MS", budget * 3, minimum=1),
@@ -86,19 +85,15 @@ class FlushConfig(NamedTuple):
         )
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 class _Flush:
     def __init__(self, env: Any, store: UsageStore, cfg: FlushConfig) -> None:
         self.env, self.store, self.cfg = env, store, cfg
         self.report = FlushReport()
-        self.started = _now_ms()
+        self.started = clock.now_ms()
         self.slowest_write_ms = 0
 
     def _left_ms(self) -> int:
-        return self.cfg.time_budget_ms - (_now_ms() - self.started)
+        return self.cfg.time_budget_ms - (clock.now_ms() - self.started)
 
     def _out_of_budget(self, need_subrequests: int) -> str | None:
         # Keep room for the writes and acks of what is already leased, and the bookkeeping at the end.
@@ -148,12 +143,12 @@ class _Flush:
             rep.complete, rep.stopped = False, rep.stopped or "ack"
         if not rep.complete:
             rep.cursor = order[pos] if pos < len(order) else cursor
-        rep.elapsed_ms = _now_ms() - self.started
+        rep.elapsed_ms = clock.now_ms() - self.started
         return rep
 
     async def _commit(self, batch: list, held: list[tuple[int, str]]) -> bool:
         rep = self.report
-        t0 = _now_ms()
+        t0 = clock.now_ms()
         try:
             result = await self.store.write(batch, t0, self.started + self.cfg.time_budget_ms)
         except StoreError as exc:
@@ -163,7 +158,7 @@ class _Flush:
             log.error("flush: store %s refused %d rows: %s", self.store.name, len(batch), exc)
             await self._release(held)
             return False
-        self.slowest_write_ms = max(self.slowest_write_ms, _now_ms() - t0)
+        self.slowest_write_ms = max(self.slowest_write_ms, clock.now_ms() - t0)
         rep.store_calls += result.subrequests
         rep.subrequests += result.subrequests
         rep.store_statements += result.statements
@@ -200,7 +195,7 @@ async def flush(env: Any, store: UsageStore | None = None) -> FlushReport:
     job = _Flush(env, store, cfg)
     job.report.subrequests += 1
     report = await job.run(int(gauges.get("flush_cursor", 0)) % cfg.shards)
-    now = _now_ms()
+    now = clock.now_ms()
     updates = {"flush_cursor": report.cursor, "last_flush_ms": now}
     if report.complete:
         updates["last_flush_success_ms"] = now

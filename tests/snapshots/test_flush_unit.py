@@ -114,7 +114,7 @@ def test_time_or_subrequest_budget_stops_with_a_cursor_and_the_next_run_continue
 
 
 def test_expired_lease_of_a_crashed_flush_comes_back():
-    from durable_objects import clock
+    from src.tollgate import clock
     env = make_env(shards=1)
     push(env, recs(5))
     shard = env.OUTBOX.getByName("shard-0")

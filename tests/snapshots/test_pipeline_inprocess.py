@@ -9,7 +9,7 @@ import json
 import random
 from types import SimpleNamespace
 
-from durable_objects import clock
+from src.tollgate import clock
 from durable_objects.bucket import ClientBucket
 from durable_objects.outbox import SnapshotOutbox
 from src.tollgate.algorithms import Limit

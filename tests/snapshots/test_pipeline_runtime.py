@@ -10,7 +10,7 @@ import json
 import random
 import urllib.request
 
-from durable_objects import clock
+from src.tollgate import clock
 from durable_objects.outbox import SnapshotOutbox
 from tests.snapshots.edge_support import (SECRETS, Ledger, decide, edge, outbox_depth, rules_of, store_totals,
                                           wait_for)

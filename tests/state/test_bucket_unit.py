@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from durable_objects import clock
+from src.tollgate import clock
 from src.tollgate.algorithms import Limit
 from src.tollgate.rules import Match, Rule
 from src.tollgate.snapshots import decode_rows, shard_for, shard_name

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from durable_objects.envvars import env_str
+from src.tollgate.envvars import env_str
 from worker.stores.base import StoreError, UsageStore, WriteResult
 
 __all__ = ["StoreError", "UsageStore", "WriteResult", "open_store"]

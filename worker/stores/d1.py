@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from durable_objects.envvars import env_int
+from src.tollgate.envvars import env_int
 from durable_objects.sql import d1_all
 from src.tollgate.snapshots import COUNTERS, UsageRecord, merge_highest_version
 from worker.stores.base import StoreError, WriteResult

@@ -11,10 +11,10 @@ backoff, honouring a short Retry-After); other 4xx fail at once.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any, Sequence
 
-from durable_objects.envvars import env_int, env_str
+from src.tollgate import clock
+from src.tollgate.envvars import env_int, env_str
 from src.tollgate.snapshots import (IDEMPOTENCY_HEADER, NDJSON_TYPE, SIGNATURE_HEADER, TIMESTAMP_HEADER,
                                     UsageRecord, encode_ndjson, idempotency_key, merge_highest_version, sign)
 from worker.stores.base import StoreError, WriteResult
@@ -75,16 +75,16 @@ class HttpSink:
         for attempt in range(self.attempts):
             if attempt:
                 pause = min(wait, MAX_RETRY_AFTER_MS)
-                if deadline_ms is not None and time.time() * 1000 + pause >= deadline_ms:
+                if deadline_ms is not None and clock.now_ms() + pause >= deadline_ms:
                     last += "; out of time for another attempt"
                     break
                 await asyncio.sleep(pause / 1000)
             wait = self.backoff_ms * 2 ** attempt
             calls += 1
-            headers = self.request(body, int(time.time()))
+            headers = self.request(body, clock.now_ms() // 1000)
             timeout_ms = self.timeout_ms
             if deadline_ms is not None:
-                timeout_ms = max(1, min(timeout_ms, deadline_ms - int(time.time() * 1000)))
+                timeout_ms = max(1, min(timeout_ms, deadline_ms - clock.now_ms()))
             try:
                 resp = await asyncio.wait_for(
                     self._fetch(self.url, method="POST", headers=headers, body=body.decode()),

@@ -2,6 +2,8 @@
 
 Workers vars are strings (or JSON objects); a missing var is an
 AttributeError on the wrapped env. A bad value raises naming the var.
+Pure (attribute reads on the object given): the Worker and the Durable
+Objects both read their vars through here, so neither imports the other.
 """
 from __future__ import annotations
 
