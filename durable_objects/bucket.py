@@ -18,8 +18,8 @@ from typing import Any
 
 from workers import DurableObject
 
-from durable_objects.sql import Sql, d1_all, get_alarm, migrate, set_alarm
-from src.tollgate import clock
+from durable_objects.sql import Sql, get_alarm, migrate, set_alarm
+from src.tollgate import clock, usage_table
 from src.tollgate.algorithms import step
 from src.tollgate.decision import decide
 from src.tollgate.snapshots import UsageRecord, decode_rows, encode_rows, shard_for, shard_name
@@ -365,10 +365,7 @@ class ClientBucket(DurableObject):
         db = getattr(self.env, "USAGE_DB", None)
         if db is None:
             raise ValueError("restore without records needs the D1 store (binding USAGE_DB)")
-        rows = await d1_all(db, "SELECT client, rule, period_start, allowed, admitted, denied, shadow_denied, "
-                                "version FROM usage WHERE client = ?", self.client)
-        return [UsageRecord(r["client"], r["rule"], r["period_start"], r["allowed"], r["admitted"], r["denied"],
-                            r["shadow_denied"], r["version"]) for r in rows]
+        return usage_table.records(await db.prepare(usage_table.CLIENT_RECORDS).bind(self.client).all())
 
     async def _seed_if_asked(self) -> None:
         """SEED_FROM_STORE=true: an empty bucket takes its counters from the store once."""

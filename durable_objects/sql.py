@@ -1,9 +1,9 @@
-"""The single adapter between storage/D1 results and plain Python values.
+"""The single adapter between Durable Object storage and plain Python values.
 
 On Cloudflare `ctx.storage.sql.exec()` returns a (wrapped) JS cursor whose
-`toArray()` yields JS objects, and D1 returns JS result objects; on the local
-runtime both are already Python. Everything here is duck-typed (`to_py`,
-`toArray`) so CPython runs it as is.
+`toArray()` yields JS objects; on the local runtime it is already Python.
+Everything here is duck-typed (`to_py`, `toArray`) so CPython runs it as is.
+(D1 results are decoded by src/tollgate/usage_table.py, the usage table's owner.)
 
 On Cloudflare the SDK wraps `ctx.storage` in a `_BindingWrapper` that runs
 every argument and result of every call through its RPC converters
@@ -107,22 +107,3 @@ async def get_alarm(storage: Any) -> int | None:
 
 async def set_alarm(storage: Any, at_ms: int) -> None:
     await storage.setAlarm(int(at_ms))
-
-
-async def d1_all(db: Any, query: str, *args: Any) -> list[dict[str, Any]]:
-    """Rows of a D1 query (`result["results"]`)."""
-    stmt = db.prepare(query)
-    if args:
-        stmt = stmt.bind(*args)
-    result = _py(await stmt.all())
-    if isinstance(result, dict):
-        return _rows(result.get("results"))
-    return _rows(getattr(result, "results", None))
-
-
-def d1_meta(result: Any) -> dict[str, Any]:
-    """The `meta` of a D1 run/batch result as a dict (changes, rows_written, ...)."""
-    result = _py(result)
-    meta = result.get("meta") if isinstance(result, dict) else getattr(result, "meta", None)
-    meta = _py(meta)
-    return {str(k): _scalar(v) for k, v in dict(meta or {}).items()}

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from src.tollgate.snapshots import UsageRecord
-from worker.stores.d1 import ROWS_PER_STATEMENT, upsert_statement
+from src.tollgate.usage_table import ROWS_PER_STATEMENT, upsert_statement
 
 ROOT = Path(__file__).resolve().parents[2]
 WRANGLER = ROOT / "node_modules" / ".bin" / "wrangler"

@@ -1,48 +1,18 @@
-"""Cloudflare D1 store (binding USAGE_DB, schema in migrations/).
+"""Cloudflare D1 store (binding USAGE_DB): the cron flush's writes, one batch per call.
 
 One `write` is one `db.batch([...])` call: a single subrequest holding many
-multi-row upserts. D1 allows 100 bound parameters per statement, so only the
-two strings of a row (client, rule) are bound and the integers, validated as
-int, are written as literals: 50 rows per statement, 100 statements per batch
-by default (5,000 rows per subrequest). `WHERE excluded.version > usage.version`
-keeps the highest version, making a replayed batch a no-op.
+multi-row upserts (SQL text from src/tollgate/usage_table.py, the table's one
+owner), 100 statements per batch by default (5,000 rows per subrequest).
 """
 from __future__ import annotations
 
 from typing import Any, Sequence
 
+from src.tollgate import usage_table
 from src.tollgate.envvars import env_int
-from durable_objects.sql import d1_all
-from src.tollgate.snapshots import COUNTERS, UsageRecord, merge_highest_version
+from src.tollgate.snapshots import UsageRecord, merge_highest_version
+from src.tollgate.usage_table import ROWS_PER_STATEMENT, UsageRowError, upsert_statement
 from worker.stores.base import StoreError, WriteResult
-
-MAX_BOUND_PARAMETERS = 100  # D1 limit per statement (developers.cloudflare.com/d1/platform/limits)
-ROWS_PER_STATEMENT = MAX_BOUND_PARAMETERS // 2
-
-_HEAD = ("INSERT INTO usage (client, rule, period_start, allowed, admitted, denied, shadow_denied, version, "
-         "updated_at) VALUES ")
-_TAIL = (" ON CONFLICT (client, rule, period_start) DO UPDATE SET allowed = excluded.allowed, "
-         "admitted = excluded.admitted, denied = excluded.denied, shadow_denied = excluded.shadow_denied, "
-         "version = excluded.version, updated_at = excluded.updated_at WHERE excluded.version > usage.version")
-
-
-def _lit(value: int) -> str:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise StoreError(f"refusing a non-integer value {value!r} in a usage row", permanent=True, subrequests=0)
-    return str(int(value))
-
-
-def upsert_statement(records: Sequence[UsageRecord], now_ms: int) -> tuple[str, list[str]]:
-    """One multi-row upsert: SQL text and its bound parameters (2 per row)."""
-    if len(records) > ROWS_PER_STATEMENT:
-        raise ValueError(f"at most {ROWS_PER_STATEMENT} rows per statement, got {len(records)}")
-    values, params = [], []
-    for r in records:
-        nums = ",".join(_lit(v) for v in (r.period_start_ms, r.allowed, r.admitted, r.denied, r.shadow_denied,
-                                          r.version, now_ms))
-        values.append(f"(?,?,{nums})")
-        params += [r.client, r.rule]
-    return _HEAD + ",".join(values) + _TAIL, params
 
 
 class D1Store:
@@ -69,7 +39,10 @@ class D1Store:
             raise ValueError(f"at most {self.max_rows_per_call} rows per write, got {len(rows)}")
         stmts = []
         for i in range(0, len(rows), ROWS_PER_STATEMENT):
-            sql, params = upsert_statement(rows[i:i + ROWS_PER_STATEMENT], now_ms)
+            try:
+                sql, params = upsert_statement(rows[i:i + ROWS_PER_STATEMENT], now_ms)
+            except UsageRowError as exc:  # the same batch would fail again: do not retry it
+                raise StoreError(str(exc), permanent=True, subrequests=0) from None
             stmts.append(self.db.prepare(sql).bind(*params))
         try:
             await self.db.batch(stmts)  # one subrequest; D1 runs a batch as one transaction
@@ -78,6 +51,4 @@ class D1Store:
         return WriteResult(len(rows), 1, len(stmts))
 
     async def totals(self) -> dict[str, dict[str, int]] | None:
-        rows = await d1_all(self.db, "SELECT rule, allowed, admitted, denied, shadow_denied FROM usage_totals "
-                                     "ORDER BY rule")
-        return {r["rule"]: {c: int(r[c]) for c in COUNTERS} for r in rows}
+        return usage_table.totals(await self.db.prepare(usage_table.TOTALS).all())
