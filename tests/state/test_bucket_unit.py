@@ -261,10 +261,10 @@ def test_schema_version_is_recorded_and_migration_is_idempotent():
 
 
 def test_a_v1_object_is_migrated_in_place_keeping_its_state():
-    from durable_objects.bucket import _MIGRATIONS
+    from durable_objects.rule_store import MIGRATIONS
     storage = FakeStorage()  # storage as an object deployed with schema 1 left it
     storage.db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    for statement in _MIGRATIONS[1]:
+    for statement in MIGRATIONS[1]:
         storage.db.execute(statement)
     storage.db.execute("INSERT INTO meta VALUES ('schema_version', '1')")
     storage.db.execute("INSERT INTO rule_state VALUES ('minute', NULL, NULL, NULL, ?, 1, 1, 0, 0, 1, 1)",
