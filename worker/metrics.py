@@ -31,6 +31,7 @@ from typing import Any
 
 from src.tollgate import clock
 from src.tollgate.envvars import env_str
+from src.tollgate.headers import problem
 from src.tollgate.snapshots import shard_name
 from src.tollgate.topology import METRICS_OBJECT, outbox_shards
 
@@ -77,8 +78,7 @@ def _num(value: float | int) -> str:
 
 
 def _problem(status: int, title: str, detail: str) -> tuple[int, list[tuple[str, str]], bytes]:
-    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
-    headers = [("Content-Type", "application/problem+json")]
+    body, headers = problem(status, title, detail)
     if status == 401:
         headers.append(("WWW-Authenticate", 'Bearer realm="tollgate-metrics"'))
     return status, headers, body
@@ -120,17 +120,26 @@ async def collect(env: Any) -> bytes:
     shard_stats, book = stats[:-1], stats[-1] or {"counters": {}, "gauges": {}}
     now_ms = clock.now_ms()
     out = Exposition()
-
     if all(s is not None for s in shard_stats):
-        counted = _sum_totals(s.get("totals", {}) for s in shard_stats)
-        out.family("tollgate_decisions_total", "counter",
-                   "Decisions per rule and result, counted when the buckets' snapshots reach the outbox.",
-                   [({"rule": rule, "result": label}, t[col]) for rule, t in sorted(counted.items())
-                    for col, label in RESULTS])
-        out.family("tollgate_admitted_cost_total", "counter",
-                   "Cost admitted per rule (billing units), counted as tollgate_decisions_total.",
-                   [({"rule": rule}, t["admitted"]) for rule, t in sorted(counted.items())])
+        _decision_families(out, _sum_totals(s.get("totals", {}) for s in shard_stats))
+    await _store_families(out, env)
+    _bucket_error_family(out, stats)
+    _outbox_families(out, names, shard_stats, now_ms)
+    _flush_families(out, book, (env_str(env, "SNAPSHOT_STORE", "d1") or "d1").lower())
+    return out.text()
 
+
+def _decision_families(out: Exposition, counted: dict[str, dict[str, int]]) -> None:
+    out.family("tollgate_decisions_total", "counter",
+               "Decisions per rule and result, counted when the buckets' snapshots reach the outbox.",
+               [({"rule": rule, "result": label}, t[col]) for rule, t in sorted(counted.items())
+                for col, label in RESULTS])
+    out.family("tollgate_admitted_cost_total", "counter",
+               "Cost admitted per rule (billing units), counted as tollgate_decisions_total.",
+               [({"rule": rule}, t["admitted"]) for rule, t in sorted(counted.items())])
+
+
+async def _store_families(out: Exposition, env: Any) -> None:
     totals = None
     try:
         from worker.stores import open_store
@@ -146,6 +155,8 @@ async def collect(env: Any) -> bytes:
                     for col, label in RESULTS])
     out.family("tollgate_store_up", "gauge", "1 if the usage store answered this scrape.", [({}, store_up)])
 
+
+def _bucket_error_family(out: Exposition, stats: list) -> None:
     bucket_errors: dict[str, int] = {"open": 0, "closed": 0}
     for s in stats:
         for label, n in ((s or {}).get("counters", {}).get("bucket_errors", {})).items():
@@ -154,6 +165,8 @@ async def collect(env: Any) -> bytes:
                "Requests whose client bucket was unreachable, by how the rule's on_error resolved them.",
                [({"resolution": k}, v) for k, v in sorted(bucket_errors.items())])
 
+
+def _outbox_families(out: Exposition, names: list[str], shard_stats: list, now_ms: int) -> None:
     up = [({"shard": n}, 1 if s is not None else 0) for n, s in zip(names, shard_stats)]
     out.family("tollgate_outbox_up", "gauge", "1 if the outbox shard answered this scrape.", up)
     out.family("tollgate_outbox_entries", "gauge", "Usage records waiting in an outbox shard.",
@@ -164,13 +177,15 @@ async def collect(env: Any) -> bytes:
     lag = max(0.0, (now_ms - min(oldest)) / 1000) if oldest else 0.0
     out.family("tollgate_flush_lag_seconds", "gauge",
                "Age of the oldest usage change not yet in the store (0 when the outbox is empty).", [({}, lag)])
+
+
+def _flush_families(out: Exposition, book: dict, store_label: str) -> None:
     gauges = book.get("gauges", {})
     if "last_flush_success_ms" in gauges:
         out.family("tollgate_last_flush_success_timestamp_seconds", "gauge",
                    "Unix time of the last flush that drained every shard.",
                    [({}, gauges["last_flush_success_ms"] / 1000)])
     counters = book.get("counters", {})
-    store_label = (env_str(env, "SNAPSHOT_STORE", "d1") or "d1").lower()
     errors = dict(counters.get("store_write_errors", {}))
     errors.setdefault(store_label, 0)
     out.family("tollgate_store_write_errors_total", "counter", "Store writes the flush could not confirm.",
@@ -179,7 +194,6 @@ async def collect(env: Any) -> bytes:
     flushed.setdefault(store_label, 0)
     out.family("tollgate_flushed_rows_total", "counter", "Usage rows confirmed by the store.",
                [({"store": k}, v) for k, v in sorted(flushed.items())])
-    return out.text()
 
 
 async def render(env: Any, authorization: str | None = None) -> tuple[int, list[tuple[str, str]], bytes]:

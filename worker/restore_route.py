@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from src.tollgate.headers import problem
 from src.tollgate.snapshots import SnapshotError, decode_ndjson, encode_rows
 
 Result = tuple[int, list[tuple[str, str]], bytes]
@@ -21,8 +22,8 @@ def _json(status: int, obj: dict) -> Result:
 
 
 def _problem(status: int, title: str, detail: str) -> Result:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
-    return status, [("Content-Type", "application/problem+json")], json.dumps(body).encode()
+    body, headers = problem(status, title, detail)   # the one problem+json builder (RFC 9457)
+    return status, headers, body
 
 
 async def restore_client(env: Any, client_key: str, body: bytes | str | None) -> Result:
