@@ -18,6 +18,7 @@ import json
 import sys
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,10 +28,25 @@ from src.localedge import sdk  # noqa: E402
 
 sdk.install()
 
+from src.localedge.derived import derived_config, toml_value  # noqa: E402
 from src.tollgate.snapshots import UsageRecord, encode_rows, shard_for, shard_name  # noqa: E402
-from tests.snapshots.edge_support import apply_migrations, snapshot_config  # noqa: E402
 
 RULE_NAMES = ("burst", "minute", "daily")
+# The flush reads no rule, but the Worker module must load: a config that limits something.
+TOLLGATE = {"identity": ["header:x-api-key"], "rules": [{"name": "daily", "limit": "1000/day"}]}
+SECRETS = {"IDENTITY_SECRET": "bench-secret"}
+
+
+def bench_config(folder: Path, vars: dict) -> Path:
+    """The repo's bindings (src/localedge/derived.py) plus its D1 databases from wrangler.toml,
+    migrations_dir made absolute: the runtime applies migrations/ at start, as wrangler does."""
+    path = derived_config(folder, {**vars, "TOLLGATE": TOLLGATE}, SECRETS, name="tollgate-bench-flush")
+    repo = tomllib.loads((ROOT / "wrangler.toml").read_text())
+    with path.open("a") as f:
+        for db in repo.get("d1_databases", []):
+            db = {**db, "migrations_dir": str(ROOT / db.get("migrations_dir", "migrations"))}
+            f.write("\n[[d1_databases]]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in db.items()))
+    return path
 
 
 async def bench(args: argparse.Namespace, work: Path) -> dict:
@@ -40,10 +56,8 @@ async def bench(args: argparse.Namespace, work: Path) -> dict:
     vars = {"OUTBOX_SHARDS": str(args.shards), "FLUSH_TIME_BUDGET_MS": str(args.time_budget_ms)}
     if args.batch_rows:
         vars["FLUSH_BATCH_ROWS"] = str(args.batch_rows)
-    config = snapshot_config(work / "cfg", vars=vars)
-    state = work / "state"
-    apply_migrations(state)
-    edge = LocalEdge(config, state, port=0, build=False, crons=False)
+    config = bench_config(work / "cfg", vars)
+    edge = LocalEdge(config, work / "state", port=0, build=False, crons=False)
     await edge.start()
     try:
         env, db = edge.env, edge.d1("USAGE_DB")

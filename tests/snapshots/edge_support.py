@@ -1,10 +1,10 @@
 """The repo's Worker in the local runtime, configured for the snapshot tests: short
-snapshot delay, few shards, D1 USAGE_DB with migrations/ applied as wrangler does."""
+snapshot delay, few shards, D1 USAGE_DB whose migrations/ the runtime applies at
+start as `wrangler d1 migrations apply --local` does (src/localedge/d1.py)."""
 from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -33,32 +33,12 @@ def snapshot_config(folder: Path, vars: dict | None = None, tollgate: dict | Non
     return path
 
 
-def apply_migrations(state: Path, binding: str = "USAGE_DB") -> Path:
-    """What `wrangler d1 migrations apply --local` does: each file once, recorded in d1_migrations."""
-    path = state / "d1" / f"{binding}.sqlite"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path)
-    try:
-        conn.execute("CREATE TABLE IF NOT EXISTS d1_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-                     "name TEXT UNIQUE, applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL)")
-        done = {r[0] for r in conn.execute("SELECT name FROM d1_migrations")}
-        for f in sorted(MIGRATIONS.glob("*.sql")):
-            if f.name not in done:
-                conn.executescript(f.read_text())
-                conn.execute("INSERT INTO d1_migrations (name) VALUES (?)", (f.name,))
-        conn.commit()
-    finally:
-        conn.close()
-    return path
-
-
 @asynccontextmanager
 async def edge(folder: Path, vars: dict | None = None, state: Path | None = None) -> AsyncIterator[Any]:
     """The local runtime in-process (real HTTP on a free port), crons off: tests trigger them."""
     from src.localedge import LocalEdge
     config = snapshot_config(folder, vars)
     state = state or folder / "state"
-    apply_migrations(state)
     e = LocalEdge(config, state, port=0, build=False, crons=False)
     await e.start()
     try:
@@ -127,5 +107,5 @@ async def decide(env: Any, ledger: Ledger, client: str, rules: tuple, cost: int 
     return d
 
 
-__all__ = ["SECRETS", "snapshot_config", "apply_migrations", "edge", "rules_of", "outbox_depth", "wait_for",
+__all__ = ["SECRETS", "snapshot_config", "edge", "rules_of", "outbox_depth", "wait_for",
            "store_totals", "Ledger", "decide"]
