@@ -1,11 +1,12 @@
 """Real Prometheus scraping the Worker's /__tollgate/metrics (bearer token) with
 the shipped alert rules, time-compressed by src/tollgate_tools/alert_rules.py,
 and a real Alertmanager: a 429 spike driven through the gateway reaches
-Alertmanager as TollgateDenialSpike."""
+Alertmanager as TollgateDenialSpike, and the Grafana dashboard's queries show it."""
 from __future__ import annotations
 
 import json
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import yaml
 from tests.conftest import free_port
 from tests.gateway.support import SECRETS, Origin, write_config
 from tests.integrations.conftest import fetch
+from tests.integrations.dashboard import queries
 from tests.integrations.programs import ROOT, Program, need_program
 from src.tollgate_tools.alert_rules import compressed_copy
 
@@ -56,6 +58,12 @@ def prometheus(folder: Path, target: str, alertmanager_url: str) -> Program:
                     f"--web.listen-address=127.0.0.1:{port}"], port, folder / "prometheus.log")
 
 
+def dashboard_query(prometheus_url: str, expr: str) -> list:
+    answer = get_json(f"{prometheus_url}/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
+    assert answer["status"] == "success", (expr, answer)
+    return answer["data"]["result"]
+
+
 def alert_names(alertmanager_url: str) -> dict[str, dict]:
     return {a["labels"]["alertname"]: a for a in get_json(f"{alertmanager_url}/api/v2/alerts")}
 
@@ -78,6 +86,11 @@ def test_a_429_spike_through_the_gateway_fires_the_alert_in_alertmanager(tmp_pat
             targets = get_json(f"{prom.url}/api/v1/targets")["data"]["activeTargets"]
             assert [t["health"] for t in targets] == ["up"], targets      # the bearer token was accepted
             assert fired is not None, (statuses, get_json(f"{prom.url}/api/v1/alerts"), prom.log_text()[-2000:])
+            answers = {title: dashboard_query(prom.url, expr) for title, expr in queries()}
+    # The dashboard's queries run on the real metrics, and the decision panels show the spike.
+    for title in ("Denied share (429s)", "Decisions by result", "Denials by rule"):
+        assert answers[title], f"dashboard panel {title!r} shows nothing"
+    assert float(answers["Denied share (429s)"][0]["value"][1]) > 0.5
     assert fired["labels"]["severity"] == "warning"
     assert fired["status"]["state"] == "active"
     assert fired["annotations"]["summary"].startswith("Tollgate denies ")
