@@ -17,8 +17,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from worker.forwarding import UNCHECKED_HEADER, origin_url, request_headers, response_headers
-from worker.limiter import (ALLOWED, CLOSED, DENIED, UNCHECKED, ask_bucket, blocked_reply, closed_reply,
-                            denied_reply, identify_client, impossible_cost, rule_path)
+from worker.limiter import (ALLOWED, CLOSED, DENIED, OVERLOADED, UNCHECKED, ask_bucket, blocked_reply,
+                            closed_reply, denied_reply, identify_client, impossible_cost, overloaded_reply, rule_path)
 from worker.platform import Incoming, OriginTimeout, OriginUnreachable, env_value, fetch_origin, response
 from worker.replies import Reply, not_found, problem_reply
 from worker.routes import admin, allow, health, metrics_route
@@ -93,6 +93,8 @@ async def proxy(incoming: Incoming, parts: Any, settings: Settings, env: Any, ct
             return denied_reply(outcome)
         if verdict == CLOSED:
             return closed_reply(resolution)
+        if verdict == OVERLOADED:
+            return overloaded_reply()
         if verdict == UNCHECKED:
             unchecked = True
             added = [(UNCHECKED_HEADER, "bucket-unavailable")]
@@ -119,13 +121,16 @@ async def proxy(incoming: Incoming, parts: Any, settings: Settings, env: Any, ct
 
 
 def misconfigured(exc: SettingsError, env: Any, incoming: Incoming) -> Reply:
-    """500; the field-path errors go to the log, and into the body only for the operator
-    (a request with the admin token): they may quote override keys, which are API keys."""
+    """503, fail closed: nothing is forwarded and nothing is decided. A deployed Worker
+    cannot refuse to start, so this is what a config that slipped past `scripts/check` and
+    the build step gets. The field-path errors go to the log, and into the body only for
+    the operator (a request with the admin token): they may quote override keys, which are
+    API keys. Secret values are never part of an error."""
     token = env_value(env, "ADMIN_TOKEN")
     extensions = {}
     if (isinstance(token, str) and token
             and admin.admin_refusal(token.encode(), incoming.headers.get("authorization")) is None):
         extensions["errors"] = exc.errors
-    return problem_reply(500, "Tollgate is misconfigured",
-                         "The gateway's configuration is invalid; the errors are in the Worker's log.",
-                         **extensions)
+    return problem_reply(503, "Tollgate is misconfigured",
+                         "The gateway's configuration is invalid, so no request is forwarded or decided; "
+                         "the errors are in the Worker's log.", **extensions)

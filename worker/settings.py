@@ -6,7 +6,7 @@ values the platform hands over (compared with `==`: identity first, then
 value; a JS object proxy compares with `===` on Pyodide), so a different env
 (a test, a redeploy) is noticed and re-parsed, and an unchanged one costs six
 attribute reads; on the edge, one comparison of the platform's env object
-(`platform.env_source`). A broken config is cached too: every request answers 500
+(`platform.env_source`). A broken config is cached too: every request answers 503
 "Tollgate is misconfigured" without re-validating.
 """
 from __future__ import annotations
@@ -24,7 +24,9 @@ log = logging.getLogger("tollgate.settings")
 DEFAULT_ORIGIN_TIMEOUT_MS = 30_000
 MAX_ORIGIN_TIMEOUT_MS = 600_000
 # Every env name the settings read: a change in any of them means a new Settings.
-WATCHED = ("TOLLGATE", "ORIGIN_URL", "ORIGIN_TIMEOUT_MS", "IDENTITY_SECRET", "ALLOW_TOKEN", "ADMIN_TOKEN")
+WATCHED = ("TOLLGATE", "ORIGIN_URL", "ORIGIN_TIMEOUT_MS", "IDENTITY_SECRET", "ALLOW_TOKEN", "ADMIN_TOKEN", "BUCKETS")
+# The Durable Object binding every decision goes to: without it nothing could be limited.
+BUCKETS_BINDING = ("BUCKETS", "ClientBucket")
 
 
 class Settings(NamedTuple):
@@ -92,9 +94,18 @@ def parse_settings(env: Any) -> Settings:
     secret = _secret(env_value(env, "IDENTITY_SECRET"), "IDENTITY_SECRET", errors, required=True)
     allow = _secret(env_value(env, "ALLOW_TOKEN"), "ALLOW_TOKEN", errors)
     admin = _secret(env_value(env, "ADMIN_TOKEN"), "ADMIN_TOKEN", errors)
+    if env_raw(env, BUCKETS_BINDING[0]) is None:
+        errors.append(missing_binding(*BUCKETS_BINDING, "every decision is made by it, so nothing would be limited"))
     if errors or config is None or secret is None:
         raise SettingsError(errors)
     return Settings(config, origin, timeout_ms / 1000, secret, allow, admin)
+
+
+def missing_binding(name: str, class_name: str, why: str) -> str:
+    """The error for a Durable Object binding the config needs and does not declare."""
+    return (f"{name}: no Durable Object binding named {name} ({why}); add to wrangler.toml: "
+            f'[[durable_objects.bindings]] name = "{name}", class_name = "{class_name}", '
+            f"and {class_name} in a [[migrations]] new_sqlite_classes list")
 
 
 def _origin(value: Any, errors: list[str]) -> str | None:

@@ -155,7 +155,7 @@ def test_settings_are_reused_for_the_same_platform_env_and_reparsed_for_another(
     from worker import settings
 
     def raw_env(limit: str) -> SimpleNamespace:
-        return SimpleNamespace(IDENTITY_SECRET="s", TOLLGATE=json.dumps(
+        return SimpleNamespace(IDENTITY_SECRET="s", BUCKETS=object(), TOLLGATE=json.dumps(
             {"rules": [{"name": "r", "limit": limit}]}))
     isolate_env = raw_env("5/second")
     first = settings.load(_EnvWrapper(isolate_env))

@@ -75,7 +75,7 @@ def test_origin_timeout_504(tmp_path):
     run(tmp_path, scenario, vars={"ORIGIN_TIMEOUT_MS": "300"})
 
 
-def test_misconfiguration_500_shows_the_errors_only_to_the_operator(tmp_path):
+def test_misconfiguration_fails_closed_503_showing_the_errors_only_to_the_operator(tmp_path):
     broken = {"identity": ["header:x-api-key"],
               "rules": [{"name": "daily", "limit": "50/dya"}],
               "overrides": {"secret-partner-key": {"nope": "unlimited"}}}
@@ -83,11 +83,11 @@ def test_misconfiguration_500_shows_the_errors_only_to_the_operator(tmp_path):
     async def scenario(edge, origin, http):
         for path in ("/v1/x", "/__tollgate/health", "/__tollgate/allow"):
             status, headers, body = await call(http, "GET", f"{edge.url}{path}", headers={"X-Api-Key": "alice"})
-            doc = problem_of(500, headers, body)
+            doc = problem_of(503, headers, body)
             assert doc["title"] == "Tollgate is misconfigured" and "errors" not in doc
             assert b"secret-partner-key" not in body
         status, headers, body = await call(http, "GET", f"{edge.url}/v1/x", headers=ADMIN)
-        errors = problem_of(500, headers, body)["errors"]
+        errors = problem_of(503, headers, body)["errors"]
         assert any(e.startswith("TOLLGATE.rules[0].limit:") for e in errors), errors
         assert any("ORIGIN_TIMEOUT_MS" in e for e in errors), errors
         assert origin.count() == 0

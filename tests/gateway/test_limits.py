@@ -79,17 +79,19 @@ def test_route_cost_counts_against_the_quota(tmp_path):
     run(tmp_path, scenario)
 
 
-def test_route_cost_above_a_rules_capacity_is_a_400_not_an_endless_429(tmp_path):
+def test_route_cost_above_a_rules_capacity_is_a_config_error_not_a_400_per_request(tmp_path):
     tollgate = {"identity": ["header:x-api-key"],
                 "rules": [{"name": "burst", "limit": "10/minute", "burst": 3}],
                 "costs": {"POST /v1/export": 5}}
 
     async def scenario(edge, origin, http):
-        status, headers, body = await call(http, "POST", f"{edge.url}/v1/export", headers={"X-Api-Key": "fay"})
-        problem = problem_of(400, headers, body)
-        assert problem["rule"] == "burst" and "could never be admitted" in problem["detail"]
+        for method in ("POST", "GET"):     # the whole config is refused: nothing forwarded, fail closed
+            status, headers, body = await call(http, method, f"{edge.url}/v1/export", headers={"X-Api-Key": "fay"})
+            assert problem_of(503, headers, body)["title"] == "Tollgate is misconfigured"
+        status, headers, body = await call(http, "GET", f"{edge.url}/v1/export", headers=ADMIN)
+        assert ('TOLLGATE.costs."POST /v1/export": cost 5 exceeds rule "burst", which admits at most 3'
+                in "\n".join(problem_of(503, headers, body)["errors"]))
         assert origin.count() == 0
-        assert (await call(http, "GET", f"{edge.url}/v1/export", headers={"X-Api-Key": "fay"}))[0] == 201
     run_scenario(tmp_path, tollgate, scenario)
 
 

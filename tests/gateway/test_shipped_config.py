@@ -14,7 +14,7 @@ from worker.settings import SettingsError, parse_settings  # noqa: E402
 
 def test_shipped_wrangler_toml_parses_into_settings():
     values = load_config(ROOT / "wrangler.toml", dev_vars=ROOT / ".dev.vars.example").env_values()
-    settings = parse_settings(SimpleNamespace(**values))
+    settings = parse_settings(SimpleNamespace(**values, BUCKETS=object()))
     assert settings.origin == "https://api.example.com"
     assert [r.name for r in settings.config.rules] == ["burst", "search", "daily"]
     assert settings.identity_secret and settings.admin_token and settings.allow_token
@@ -23,7 +23,7 @@ def test_shipped_wrangler_toml_parses_into_settings():
 def test_without_identity_secret_the_gateway_refuses_to_start_naming_it():
     values = load_config(ROOT / "wrangler.toml", dev_vars=ROOT / "no-such-file").env_values()
     try:
-        parse_settings(SimpleNamespace(**values))
+        parse_settings(SimpleNamespace(**values, BUCKETS=object()))
     except SettingsError as exc:
         assert any(e.startswith("IDENTITY_SECRET: secret not set") for e in exc.errors), exc.errors
     else:
