@@ -5,7 +5,10 @@ One RPC per request: `env.BUCKETS.getByName(client_key).decide(payload)`
 with JSON text both ways (src/tollgate/wire.py). When the bucket cannot be
 asked, each matching rule's `on_error` decides: one enforcing rule that
 fails closed refuses the request (503); otherwise it passes unchecked, and
-`worker.metrics.record_bucket_error` counts it.
+`worker.metrics.record_bucket_error` counts it. An *overloaded* bucket is
+different: its client is flooding it, so the request is denied (429, short
+Retry-After) whatever `on_error` says; otherwise the flood would pick the
+failure mode and pass unchecked.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from urllib.parse import unquote
 
 from src.tollgate.config import Resolution
 from src.tollgate.decision import Decision
-from src.tollgate.headers import partition_key, quota_exceeded, ratelimit_headers
+from src.tollgate.headers import overloaded, partition_key, quota_exceeded, ratelimit_headers
 from src.tollgate.identity import Identity, IdentityError, client_key, identify
 from src.tollgate.wire import decode_decision, encode_decide
 from worker import metrics
@@ -24,12 +27,13 @@ from worker.settings import Settings
 
 log = logging.getLogger("tollgate.limiter")
 
-ALLOWED, DENIED, UNCHECKED, CLOSED = "allowed", "denied", "unchecked", "closed"
+ALLOWED, DENIED, UNCHECKED, CLOSED, OVERLOADED = "allowed", "denied", "unchecked", "closed", "overloaded"
 BUCKET_DOWN_RETRY_AFTER_S = 1
+OVERLOADED_RETRY_AFTER_S = 1     # short: the queue drains in well under a second once the flood pauses
 
 
 class Outcome(NamedTuple):
-    verdict: str                 # ALLOWED | DENIED | UNCHECKED (failed open) | CLOSED (failed closed)
+    verdict: str                 # ALLOWED | DENIED | UNCHECKED (failed open) | CLOSED (failed closed) | OVERLOADED
     decision: Decision | None    # None unless the bucket answered
     headers: HeaderList          # RateLimit-Policy / RateLimit (+ Retry-After when denied)
 
@@ -105,7 +109,25 @@ def _closed_rule(resolution: Resolution) -> str | None:
     return next((r.name for r in resolution.rules if not r.shadow and r.on_error == "closed"), None)
 
 
+def is_overloaded(exc: BaseException) -> bool:
+    """Cloudflare marks a Durable Object error caused by too many queued requests with
+    `.overloaded = true` (developers.cloudflare.com/durable-objects/best-practices/error-handling/:
+    "should not be retried"); on Pyodide the JS error sits behind the Python exception
+    (`js_error`). The property, never the message text, is what counts."""
+    for err in (exc, getattr(exc, "js_error", None)):
+        if err is not None and getattr(err, "overloaded", None) is True:
+            return True
+    return False
+
+
 async def _bucket_failed(env: Any, ctx: Any, resolution: Resolution, exc: Exception) -> Outcome:
+    if is_overloaded(exc):
+        log.warning("bucket overloaded (%s); denying", exc)
+        try:
+            await metrics.record_bucket_error(env, ctx, "closed")
+        except Exception as hook_exc:  # counting must never change the answer
+            log.warning("record_bucket_error failed: %s", hook_exc)
+        return Outcome(OVERLOADED, None, [])
     closed = _closed_rule(resolution)
     log.error("bucket unavailable (%s: %s); failing %s", type(exc).__name__, exc,
               f'closed (rule "{closed}")' if closed else "open")
@@ -121,6 +143,12 @@ def denied_reply(outcome: Outcome) -> Reply:
     decision = outcome.decision
     body, headers = quota_exceeded(decision.denied_by or "", decision.retry_after_ms)
     return Reply(429, headers + outcome.headers, body)
+
+
+def overloaded_reply(status: int = 429, **extensions: Any) -> Reply:
+    """429 (or /allow's deny status) with a short Retry-After: the bucket is being flooded."""
+    body, headers = overloaded(OVERLOADED_RETRY_AFTER_S, status, **extensions)
+    return Reply(status, headers, body)
 
 
 def closed_reply(resolution: Resolution) -> Reply:

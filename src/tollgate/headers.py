@@ -24,6 +24,7 @@ from src.tollgate.decision import RuleResult
 from src.tollgate.rules import Rule
 
 QUOTA_EXCEEDED = "https://iana.org/assignments/http-problem-types#quota-exceeded"
+TEMPORARY_REDUCED_CAPACITY = "https://iana.org/assignments/http-problem-types#temporary-reduced-capacity"
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -119,9 +120,20 @@ def problem(status: int, title: str, detail: str, type_: str = "about:blank",
             [("Content-Type", PROBLEM_JSON), ("Cache-Control", "no-store")])
 
 
-def quota_exceeded(rule: str, retry_after_ms: int) -> tuple[bytes, list[tuple[str, str]]]:
-    """The 429 body: which rule said no and when to come back."""
+def quota_exceeded(rule: str, retry_after_ms: int, status: int = 429,
+                   **extensions: object) -> tuple[bytes, list[tuple[str, str]]]:
+    """The 429 body: which rule said no and when to come back. `status` and `extensions`
+    let /__tollgate/allow send the same document (with `allowed`, under its deny status)."""
     seconds = max(1, seconds_up(retry_after_ms))
-    return problem(429, "Too Many Requests",
+    return problem(status, "Too Many Requests",
                    f'Rate limit "{rule}" exceeded; retry in {seconds} s.',
-                   QUOTA_EXCEEDED, rule=rule, retry_after=seconds)
+                   QUOTA_EXCEEDED, rule=rule, retry_after=seconds, **extensions)
+
+
+def overloaded(retry_after_s: int, status: int = 429, **extensions: object) -> tuple[bytes, list[tuple[str, str]]]:
+    """The answer when the client's bucket is overloaded (it is being flooded): a denial, whatever
+    on_error says, so a client cannot choose the failure mode by flooding its own bucket."""
+    body, headers = problem(status, "Too Many Requests",
+                            f"This client's rate limiter is overloaded by its own traffic; retry in {retry_after_s} s.",
+                            TEMPORARY_REDUCED_CAPACITY, rule=None, retry_after=retry_after_s, **extensions)
+    return body, headers + [("Retry-After", str(retry_after_s))]

@@ -33,12 +33,13 @@ def test_envoy_path_prefix_and_nginx_original_uri_decide_the_original_request(tm
         assert (await call(http, "GET", f"{edge.url}/__tollgate/allow", headers=nginx))[0] == 200
         status, headers, body = await call(http, "GET", f"{edge.url}/__tollgate/allow", headers=nginx)
         assert status == 429 and int(headers["Retry-After"]) >= 1 and headers["RateLimit"].startswith('"search";r=0;')
-        doc = json.loads(body)
+        doc = problem_of(429, headers, body)     # the gateway path's own 429 document, plus `allowed`
         assert doc["allowed"] is False and doc["rule"] == "search" and doc["retry_after"] >= 1
+        assert doc["type"] == "https://iana.org/assignments/http-problem-types#quota-exceeded"
         # nginx treats only 401/403 as a denial: the caller may ask for 403 instead of 429
-        status, _, _ = await call(http, "GET", f"{edge.url}/__tollgate/allow",
-                                  headers={**nginx, "Tollgate-Deny-Status": "403"})
-        assert status == 403
+        status, headers, body = await call(http, "GET", f"{edge.url}/__tollgate/allow",
+                                           headers={**nginx, "Tollgate-Deny-Status": "403"})
+        assert status == 403 and problem_of(403, headers, body)["rule"] == "search"
         status, headers, body = await call(http, "GET", f"{edge.url}/__tollgate/allow",
                                            headers={**nginx, "X-Original-Method": "G E T"})
         problem_of(400, headers, body)

@@ -17,7 +17,9 @@ client's own bearer identity. `Tollgate-Deny-Status: 403` (or 401) replaces
 the 429 on denial, for nginx `auth_request`, which treats any status other
 than 2xx, 401 and 403 as an error.
 
-200 / 429 carry the RateLimit headers and `{"allowed", "rule", "retry_after"}`.
+200 carries the RateLimit headers and `{"allowed": true, "rule": null, "retry_after": 0}`; a denial
+is the gateway's own 429 problem+json (quota-exceeded), with `allowed`, `rule` and
+`retry_after` as extension members, under the deny status.
 """
 from __future__ import annotations
 
@@ -26,10 +28,10 @@ import json
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from src.tollgate.headers import seconds_up
+from src.tollgate.headers import quota_exceeded
 from worker.forwarding import UNCHECKED_HEADER
-from worker.limiter import (ALLOWED, DENIED, UNCHECKED, ask_bucket, blocked_reply, closed_reply, identify_client,
-                            impossible_cost, rule_path)
+from worker.limiter import (ALLOWED, DENIED, OVERLOADED, UNCHECKED, ask_bucket, blocked_reply, closed_reply,
+                            identify_client, impossible_cost, overloaded_reply, rule_path)
 from worker.platform import Incoming
 from worker.replies import Reply, json_reply, problem_reply
 from worker.settings import Settings
@@ -114,11 +116,13 @@ async def handle_allow(incoming: Incoming, path: str, query: str, settings: Sett
     outcome = await ask_bucket(env, ctx, settings, identity, resolution, cost)
     if outcome.verdict == ALLOWED:
         return json_reply(200, ADMITTED_BODY, outcome.headers)
+    status = DENY_STATUSES.get((incoming.headers.get("tollgate-deny-status") or "429").strip(), 429)
     if outcome.verdict == DENIED:
         decision = outcome.decision
-        status = DENY_STATUSES.get((incoming.headers.get("tollgate-deny-status") or "429").strip(), 429)
-        return json_reply(status, {"allowed": False, "rule": decision.denied_by,
-                                   "retry_after": max(1, seconds_up(decision.retry_after_ms))}, outcome.headers)
+        body, headers = quota_exceeded(decision.denied_by or "", decision.retry_after_ms, status, allowed=False)
+        return Reply(status, headers + outcome.headers, body)
+    if outcome.verdict == OVERLOADED:
+        return overloaded_reply(status, allowed=False)
     if outcome.verdict == UNCHECKED:
         return json_reply(200, {**ADMITTED, "unchecked": True}, [(UNCHECKED_HEADER, "bucket-unavailable")])
     return closed_reply(resolution)
