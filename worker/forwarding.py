@@ -17,8 +17,11 @@ HeaderList = list[tuple[str, str]]
 HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-connection", "te", "trailer",
                         "transfer-encoding", "upgrade"))
 INTERNAL_PREFIX = "tollgate-"
-# Set again by the outbound fetch from the URL and the body.
-REQUEST_RECOMPUTED = frozenset(("host", "content-length"))
+# Set again by the outbound fetch from the URL and the body. `Expect: 100-continue` is met
+# here (RFC 9110 section 10.1.1): the Worker holds the whole body before it forwards, so
+# the expectation is the client's and the edge's business; sent on, an HTTP client waits
+# for the origin's 100 (aiohttp does, until its timeout) while an origin may never send one.
+REQUEST_RECOMPUTED = frozenset(("host", "content-length", "expect"))
 REQUEST_REPLACED = frozenset(("x-forwarded-proto", "x-forwarded-host"))
 # A buffered body is complete: the platform recomputes its length. Its encoding is kept:
 # on the edge a buffered body only happens without a stream, and the local runtime's
