@@ -22,8 +22,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Iterable
 
-import workers
-
 try:            # Pyodide (Cloudflare, the conformance harness)
     from js import Object as _JsObject
     from js import Response as _JsResponse
@@ -129,6 +127,7 @@ def response(status: int, headers: HeaderList, body: Any = None) -> Any:
         # SDK hands them to `new Headers(...)`, so repeated names (Set-Cookie) survive.
         init = _to_js({"status": status, "headers": headers}, dict_converter=_JsObject.fromEntries)
         return _JsResponse.new(_to_js(body) if isinstance(body, bytes) else body, init)
+    import workers  # here, not at import: `scripts/check` and the build step read settings on a bare python3
     return workers.Response(body, status=status, headers=headers)
 
 
@@ -150,6 +149,7 @@ async def _fetch(url: str, method: str, headers: HeaderList, body: bytes | None)
     options: dict[str, Any] = {"method": method, "headers": headers, "redirect": "manual"}
     if body:
         options["body"] = body
+    import workers
     reply = await workers.fetch(url, **options)
     status = int(reply.status)
     items: HeaderList = [(name.lower(), value) for name, value in reply.headers.items()]
