@@ -9,17 +9,29 @@
   body, like Cloudflare's error 1101; the traceback goes to the runtime log.
 - `GET /__scheduled?cron=<expr>` runs `scheduled`, like
   `wrangler dev --test-scheduled`.
+- Header values reach the Worker as workerd hands them over: the bytes decoded
+  as UTF-8, a byte sequence that is not UTF-8 as U+FFFD (cloudflare/workerd
+  src/workerd/jsg/util.h `v8Str` "interpreted as UTF-8", used for every header
+  string; src/workerd/api/headers.c++ "we encode header strings as UTF-8").
+- What workerd's HTTP parser (capnproto kj/compat/http.c++) answers itself,
+  before any Worker runs: a method outside its fixed list (`BREW`, lower-case
+  `get`) 501, request headers over 128 KiB in all 431, a malformed header
+  section 400. Here those answers are problem+json (workerd's are plain text).
+- `Expect: 100-continue`: the interim 100 is sent when the Worker first reads
+  the body (RFC 9110 section 10.1.1), so a client waiting for it never stalls.
 Uses aiohttp's low-level server (no router, no middlewares) to keep the
 per-request overhead small.
 """
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
+from aiohttp import http_exceptions, web
+from aiohttp.web_protocol import RequestHandler
 from multidict import CIMultiDict
 from workers import Request, Response
 from workers.headers import JsHeaders
@@ -36,8 +48,56 @@ _ERROR_BODY = b"Worker threw exception"
 MAX_BODY = 100 * 1024 * 1024
 
 
+# kj's HttpMethod list (capnproto c++/src/kj/compat/http.h KJ_HTTP_FOR_EACH_METHOD, read at
+# 2c27095, May 2026), matched case-sensitively by consumeHttpMethod(); anything else is
+# "501 Not Implemented" before the Worker runs. CONNECT is kj's own path: not served here.
+KJ_METHODS = frozenset((
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "PURGE", "OPTIONS", "TRACE",
+    "COPY", "LOCK", "MKCOL", "MOVE", "PROPFIND", "PROPPATCH", "SEARCH", "UNLOCK", "ACL",
+    "REPORT", "MKACTIVITY", "CHECKOUT", "MERGE", "MSEARCH", "NOTIFY", "SUBSCRIBE", "UNSUBSCRIBE",
+    "QUERY", "BAN"))
+# kj's header buffer grows to MAX_BUFFER (128 KiB, http.c++) and then answers 431.
+MAX_HEADER_BYTES = 128 * 1024
+
+
 def _is_internal(name: str) -> bool:
     return name.startswith("cf-")
+
+
+def problem_response(status: int, title: str, detail: str) -> web.Response:
+    """A runtime-level problem+json answer (the Worker never ran); the connection is closed."""
+    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail})
+    resp = web.Response(status=status, text=body, content_type="application/problem+json")
+    resp.force_close()
+    return resp
+
+
+def workerd_header(value: str) -> str:
+    """A header value as workerd gives it to the Worker: aiohttp decoded the bytes as UTF-8
+    with surrogateescape; workerd decodes them as UTF-8 with U+FFFD for what is not UTF-8."""
+    if value.isascii():
+        return value
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+class _EdgeRequestHandler(RequestHandler):
+    """aiohttp's connection handler with workerd's answers to what its parser refuses."""
+
+    def handle_error(self, request: Any, status: int = 500, exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        if status == 500 or not isinstance(exc, http_exceptions.HttpProcessingError):
+            return super().handle_error(request, status, exc, message)
+        log.info("refused a request the HTTP parser could not read: %s", exc)
+        if isinstance(exc, http_exceptions.BadHttpMethod):
+            return problem_response(501, "Not Implemented", "Unrecognized request method.")
+        if isinstance(exc, http_exceptions.LineTooLong) or "headers" in str(exc).lower() and "more than" in str(exc):
+            return problem_response(431, "Request Header Fields Too Large", "header too large.")
+        return problem_response(400, "Bad Request", "The headers sent by your client are not valid.")
+
+
+class _EdgeHttpServer(web.Server):
+    def __call__(self) -> RequestHandler:
+        return _EdgeRequestHandler(self, loop=self._loop, **self._kwargs)
 
 
 class EdgeServer:
@@ -51,7 +111,9 @@ class EdgeServer:
         self._ray = 0
 
     async def start(self, host: str, port: int) -> int:
-        server = web.Server(self._handle, access_log=None, handler_cancellation=False)
+        # One header may be as large as all of them together (kj has no per-line limit).
+        server = _EdgeHttpServer(self._handle, access_log=None, handler_cancellation=False,
+                                 max_line_size=MAX_HEADER_BYTES, max_field_size=MAX_HEADER_BYTES, max_headers=4096)
         # in-flight requests get 5 s to finish at shutdown (aiohttp's default is 60 s)
         self._runner = web.ServerRunner(server, access_log=None, shutdown_timeout=5.0)
         await self._runner.setup()
@@ -77,6 +139,7 @@ class EdgeServer:
             lname = name.lower()
             if lname[:3] == "cf-":
                 continue
+            value = workerd_header(value)
             if lname == "x-forwarded-for":
                 xff = value if xff is None else f"{xff}, {value}"
                 continue
@@ -88,10 +151,16 @@ class EdgeServer:
         host = req.host or f"127.0.0.1:{self.port}"
         url = f"http://{host}{req.raw_path}"
         reader = req.content.read if req.body_exists else None  # no 1 MiB cap: see MAX_BODY
+        if reader is not None and req.headers.get("expect", "").lower() == "100-continue" and req.version >= (1, 1):
+            reader = _continue_then(req, reader)
         return Request(JsRequest(req.method, url, headers, b"" if reader is None else None, reader=reader))
 
     async def _handle(self, req: web.BaseRequest) -> web.StreamResponse:
         self.requests += 1
+        if req.method not in KJ_METHODS:
+            return problem_response(501, "Not Implemented", "Unrecognized request method.")
+        if sum(len(k) + len(v) + 4 for k, v in req.raw_headers) + len(req.raw_path) > MAX_HEADER_BYTES:
+            return problem_response(431, "Request Header Fields Too Large", "header too large.")
         if (req.content_length or 0) > MAX_BODY:
             return web.Response(status=413, text=f"request body over {MAX_BODY} bytes (Cloudflare's limit)\n")
         if req.path == "/__scheduled" and self.edge.test_scheduled:
@@ -122,6 +191,14 @@ class EdgeServer:
         if outcome is None:
             return web.Response(status=501, text="The Worker has no scheduled() handler\n")
         return web.Response(status=200, text="Ran scheduled event\n")
+
+
+def _continue_then(req: web.BaseRequest, read: Any) -> Any:
+    """The body reader, sending `100 Continue` first (once): the client waits for it."""
+    async def reader() -> bytes:
+        await req.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        return await read()
+    return reader
 
 
 class _EdgeResponse(web.Response):
