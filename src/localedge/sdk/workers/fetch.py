@@ -17,6 +17,7 @@ from http import HTTPMethod
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from .headers import JsHeaders
 from .request import Request, body_bytes, normalize_method
@@ -51,6 +52,52 @@ async def close_sessions() -> None:
         await session.close()
 
 
+_SINGLE_DOT = frozenset((".", "%2e"))
+_DOUBLE_DOT = frozenset(("..", ".%2e", "%2e.", "%2e%2e"))
+
+
+def whatwg_path(path: str) -> str:
+    """The path as JS fetch sends it: the URL Standard's path parser resolves `.` and `..`
+    segments (also written `%2e`), and keeps everything else as written: empty segments
+    (`//`) and the case of percent-escapes (`%ff`). What real workerd sent an origin
+    (`/v1/%2e%2e/x` -> `/x`, `/a/./b/../c` -> `/a/c`, `//a` kept, `%ff` kept) is in
+    ../shared/reference/workerd-offline.md; yarl would instead drop `//` and upper-case `%ff`."""
+    if "." not in path and "%2e" not in path.lower():
+        return path
+    out: list[str] = []
+    segments = path.split("/")[1:]
+    for i, segment in enumerate(segments):
+        lower = segment.lower()
+        last = i == len(segments) - 1
+        if lower in _DOUBLE_DOT:
+            if out:
+                out.pop()
+            if last:
+                out.append("")
+        elif lower in _SINGLE_DOT:
+            if last:
+                out.append("")
+        else:
+            out.append(segment)
+    return "/" + "/".join(out)
+
+
+def wire_url(url: str) -> "URL | str":
+    """`url` for aiohttp exactly as JS fetch would put it on the wire (see `whatwg_path`)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    slash = rest.find("/")
+    if slash < 0:
+        return url
+    target, _, fragment = rest[slash:].partition("#")
+    path, q, query = target.partition("?")
+    try:
+        return URL(f"{scheme}://{rest[:slash]}{whatwg_path(path)}{q}{query}", encoded=True)
+    except ValueError:
+        return url
+
+
 async def fetch(resource: "str | Request", **options: Any) -> Response:
     if isinstance(resource, Request):
         base = resource.js_object
@@ -83,7 +130,7 @@ async def fetch(resource: "str | Request", **options: Any) -> Response:
     wire = [(k, v) for k, v in headers.raw_pairs() if k not in _CLIENT_OWNED]
     stats["fetches"] += 1
     try:
-        async with _session().request(method, url, headers=wire, data=body,
+        async with _session().request(method, wire_url(url), headers=wire, data=body,
                                       allow_redirects=(redirect == "follow")) as resp:
             data = await resp.read()
             if redirect == "error" and 300 <= resp.status < 400:
