@@ -16,6 +16,11 @@
   goes to the runtime's log, not to the caller).
 - Live objects are kept in an LRU; the least recently used idle ones are
   evicted (their SQLite connection closed) beyond `max_live`.
+- Each object's queue is bounded: with `max_queued` events already running or
+  waiting for it, a new call fails at once with `OverloadedError`
+  (`.overloaded = True`), as Cloudflare's "Durable Object is overloaded".
+  Cloudflare documents no exact bound (a soft limit of about 1,000 requests/s
+  per object, then a queue, then that error); `DEFAULT_MAX_QUEUED` is ours.
 """
 from __future__ import annotations
 
@@ -30,12 +35,15 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
 
-from workers.rpc import JsDict, RpcError, clone
+from workers.rpc import JsDict, OverloadedError, RpcError, clone
 
 from src.localedge.durable.alarms import AlarmScheduler
 from src.localedge.durable.storage import DurableObjectStorage
 
 log = logging.getLogger("localedge.durable")
+
+# Events one object may have running or waiting before a new call is refused as overloaded.
+DEFAULT_MAX_QUEUED = 256
 
 # The objects whose events are on the current task's call chain.
 _chain: contextvars.ContextVar[tuple] = contextvars.ContextVar("localedge_do_chain", default=())
@@ -141,7 +149,7 @@ class DurableObjectNamespace:
     """The env binding of one Durable Object class."""
 
     def __init__(self, cls: type, state_dir: Path, env_ref: Callable[[], Any], alarms: AlarmScheduler,
-                 track: Callable[[Any], None], max_live: int = 2000) -> None:
+                 track: Callable[[Any], None], max_live: int = 2000, max_queued: int = DEFAULT_MAX_QUEUED) -> None:
         self.cls = cls
         self.class_name = cls.__name__
         self.dir = state_dir / "do" / self.class_name
@@ -149,6 +157,8 @@ class DurableObjectNamespace:
         self.alarms = alarms
         self.track = track
         self.max_live = max_live
+        self.max_queued = max_queued
+        self.overloads = 0   # calls refused as overloaded, for tests and benchmarks
         self._live: OrderedDict[str, _Slot] = OrderedDict()
         self.calls = 0  # RPC calls delivered, for tests and benchmarks
         self.evictions = 0
@@ -239,6 +249,10 @@ class DurableObjectNamespace:
 
     async def call(self, object_id: DurableObjectId, method: str, args: list, kwargs: dict) -> Any:
         slot = self._slot(object_id)
+        if slot.busy >= self.max_queued and slot not in _chain.get():
+            self.overloads += 1
+            raise OverloadedError("Error", f"Durable Object is overloaded. Too many requests queued "
+                                           f"({slot.busy} waiting for this object; the local bound is {self.max_queued}).")
         slot.busy += 1
         self.calls += 1
         if len(self._live) > self.max_live:

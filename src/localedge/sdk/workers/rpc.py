@@ -106,8 +106,19 @@ class RpcError(Exception):
     """
 
     remote = True
+    overloaded = False
 
     def __init__(self, name: str, message: str) -> None:
         super().__init__(f"{name}: {message}" if message else name)
         self.name = name
         self.message = message
+
+
+class OverloadedError(RpcError):
+    """Durable Objects' infrastructure error for an object with too many queued requests:
+    `.overloaded = True`, not `.remote` (the object's code never ran), never retried
+    (developers.cloudflare.com/durable-objects/best-practices/error-handling/)."""
+
+    remote = False
+    overloaded = True
+    retryable = False
