@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from croniter import croniter
-
 
 class ConfigError(ValueError):
     """The wrangler.toml (or .dev.vars) cannot be run locally; the message says why and where."""
@@ -198,6 +196,8 @@ def load_config(path: str | Path, dev_vars: str | Path | None = None) -> EdgeCon
         mdir = db.get("migrations_dir", "migrations")
         d1.append(D1Binding(_require(db, "binding", at), str(db.get("database_name", "")),
                             str(db.get("database_id", "")), root / mdir))
+
+    from croniter import croniter  # here: `scripts/check` and the build step import this module on a bare python3
 
     triggers = raw.get("triggers", {}) or {}
     crons = list(triggers.get("crons", []) or [])
