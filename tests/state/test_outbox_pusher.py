@@ -1,11 +1,12 @@
 """durable_objects/outbox_pusher.py: the alarm pushes changes to the client's shard, and only what the shard confirmed is marked sent."""
 from __future__ import annotations
 
+from durable_objects.outbox_pusher import MAX_RETRY_DELAY_MS
 from src.tollgate import clock
 from src.tollgate.snapshots import shard_for, shard_name
 from src.tollgate.usage import ACCOUNTING_PERIOD_MS
 from src.tollgate.wire import encode_decide
-from tests.state.fakes import make_bucket
+from tests.state.fakes import FakeStorage, make_bucket
 from tests.state.support import BURST, MINUTE, T0, Clock, decide, run
 
 
@@ -82,3 +83,44 @@ def test_change_during_send_stays_dirty():
     left = b.pending()
     assert [(r.allowed, r.version) for r in left] == [(2, 2)]
     assert b.ctx.storage.alarm is not None
+
+
+def test_retries_back_off_doubling_from_a_second_up_to_five_minutes():
+    clk = Clock()
+    with clock.use(clk):
+        b = make_bucket(SNAPSHOT_DELAY_MS=10)
+        decide(b, [MINUTE])
+        b.env.OUTBOX.down = True
+        waits = []
+        for _ in range(11):
+            run(b.alarm())
+            waits.append(b.ctx.storage.alarm - T0)
+    assert waits[:4] == [1000, 2000, 4000, 8000]        # SNAPSHOT_DELAY_MS below a second: from 1 s
+    assert waits[-2:] == [MAX_RETRY_DELAY_MS] * 2 and max(waits) == MAX_RETRY_DELAY_MS
+    assert len(b.pending()) == 1                          # nothing given up
+
+
+def test_an_alarm_already_set_is_left_where_it_is():
+    clk = Clock()
+    storage = FakeStorage()
+    storage.alarm = T0 + 999                              # e.g. a retry scheduled before an eviction
+    with clock.use(clk):
+        b = make_bucket(storage=storage, SNAPSHOT_DELAY_MS=10)
+        decide(b, [MINUTE])
+        decide(b, [MINUTE])
+    assert storage.alarm == T0 + 999
+
+
+def test_an_alarm_with_nothing_pending_sends_nothing():
+    with clock.use(Clock()):
+        b = make_bucket(SNAPSHOT_DELAY_MS=10)
+        run(b.alarm())
+    assert b.env.OUTBOX.objects == {}                     # no shard was even addressed
+
+
+def test_the_shard_is_chosen_by_OUTBOX_SHARDS():
+    with clock.use(Clock()):
+        b = make_bucket("client-z", OUTBOX_SHARDS=7)
+        decide(b, [MINUTE])
+        run(b.alarm())
+    assert list(b.env.OUTBOX.objects) == [shard_name(shard_for("client-z", 7))]

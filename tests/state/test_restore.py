@@ -3,16 +3,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+from types import SimpleNamespace
 
 import pytest
 
+from durable_objects.restore import RESTORE_HORIZON_MS, apply_restore, charge_restored, store_records
+from durable_objects.rule_store import RuleStore
+from durable_objects.sql import Sql
 from src.tollgate import clock
 from src.tollgate.algorithms import Limit
+from src.tollgate.decision import decide as decide_rules
 from src.tollgate.rules import Rule
+from src.tollgate.snapshots import UsageRecord
 from src.tollgate.usage import ACCOUNTING_PERIOD_MS
 from src.tollgate.wire import decode_decision, encode_decide
-from tests.state.fakes import make_bucket
-from tests.state.support import ALL, DAILY, MINUTE, T0, Clock, decide, rows, run
+from tests.state.fakes import FakeStorage, make_bucket
+from tests.state.support import ALL, DAILY, MINUTE, PERIOD0, T0, Clock, decide, rows, run
 
 
 def test_restore_refills_an_empty_bucket_and_refuses_a_used_one():
@@ -132,3 +138,44 @@ def test_restored_usage_counts_against_the_limit_so_restore_grants_no_fresh_quot
         assert not d.allowed and d.denied_by in ("daily", "minute")
         run(b.reset())  # an explicit admin reset does clear it
         assert decide(b, [DAILY, MINUTE]).allowed
+
+
+# ------------------------------------------------------------------ the module's functions on their own
+def test_apply_restore_keeps_the_latest_record_per_rule_and_queues_only_recent_usage():
+    store = RuleStore(Sql(FakeStorage()))
+    old = PERIOD0 - RESTORE_HORIZON_MS - ACCOUNTING_PERIOD_MS
+    records = [UsageRecord("c", "daily", PERIOD0, 4, 6, 0, 0, 3),
+               UsageRecord("c", "daily", PERIOD0 - ACCOUNTING_PERIOD_MS, 9, 9, 0, 0, 8),   # older hour, higher version
+               UsageRecord("c", "daily", old, 50, 50, 0, 0, 1),                            # beyond any window
+               UsageRecord("c", "minute", PERIOD0, 1, 0, 2, 0, 2)]                         # nothing admitted
+    with clock.use(Clock()):
+        assert apply_restore(store, "c", records) == 2
+    rows_ = store.all_rows()
+    assert (rows_["daily"].period_start, rows_["daily"].allowed, rows_["daily"].version) == (PERIOD0, 4, 3)
+    assert rows_["daily"].sent_version == 3 and not store.has_unsent()   # the store holds it already
+    assert sorted(store.restored_admitted("daily")) == [(PERIOD0 - ACCOUNTING_PERIOD_MS, 9), (PERIOD0, 6)]
+    assert store.restored_admitted("minute") == [] and store.restored
+
+
+def test_charge_restored_gives_a_short_window_its_share_of_the_hour_and_forgets_the_rest():
+    store = RuleStore(Sql(FakeStorage()))
+    store.add_restored("minute", PERIOD0, 120)               # 120 in the hour: 2 per minute
+    store.recheck_restored()
+    rows_ = {"minute": store.load(["minute"], PERIOD0)["minute"]}
+    charge_restored(store, [MINUTE], rows_, T0)
+    assert rows_["minute"].state is not None
+    assert decide_rules([MINUTE], {"minute": rows_["minute"].state}, 0, T0).results[0].remaining == 1
+    assert store.restored_admitted("minute") == [] and not store.restored
+
+
+def test_store_records_reads_only_this_clients_rows_from_d1():
+    from tests.snapshots.fake_d1 import FakeD1
+    from worker.stores.d1 import D1Store
+
+    db = FakeD1()
+    run(D1Store(db).write([UsageRecord("client-a", "minute", PERIOD0, 2, 3, 1, 0, 5),
+                           UsageRecord("client-b", "minute", PERIOD0, 7, 7, 0, 0, 1)], 1))
+    got = run(store_records(SimpleNamespace(USAGE_DB=db), "client-a"))
+    assert got == [UsageRecord("client-a", "minute", PERIOD0, 2, 3, 1, 0, 5)]
+    with pytest.raises(ValueError, match="USAGE_DB"):
+        run(store_records(SimpleNamespace(), "client-a"))

@@ -1,0 +1,25 @@
+"""src/tollgate/clock.py: the one clock, swappable for a block and restored after it."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from durable_objects import clock as alias
+from src.tollgate import clock
+
+
+def test_the_real_clock_is_epoch_ms():
+    before = int(time.time() * 1000)
+    assert before <= clock.now_ms() <= int(time.time() * 1000)
+
+
+def test_use_swaps_the_clock_everywhere_and_restores_it_even_on_error():
+    with pytest.raises(RuntimeError):
+        with clock.use(lambda: 42):
+            assert clock.now_ms() == 42 and alias.now_ms() == 42   # the Durable Objects' name for it
+            with alias.use(lambda: 7):
+                assert clock.now_ms() == 7
+            assert clock.now_ms() == 42
+            raise RuntimeError("boom")
+    assert clock.now_ms() > 1_700_000_000_000
