@@ -82,14 +82,47 @@ class EdgeProcess:
             self.proc.stdout.close()
 
 
+RUNTIMES = ("local", "workerd")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "local_only(reason): runs on the local runtime only; the reason says why "
+                            "(a difference from workerd written down, or a test of the local runtime itself)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that takes `runtime` runs on both runtimes, unless marked local_only.
+
+    TOLLGATE_RUNTIMES=local (or workerd) narrows a run by hand; scripts/test runs both."""
+    if "runtime" not in metafunc.fixturenames:
+        return
+    wanted = [r for r in os.environ.get("TOLLGATE_RUNTIMES", ",".join(RUNTIMES)).split(",") if r in RUNTIMES]
+    if metafunc.definition.get_closest_marker("local_only"):
+        wanted = [r for r in wanted if r == "local"]
+    metafunc.parametrize("runtime", wanted)
+
+
+def runtime_of(request: pytest.FixtureRequest) -> str:
+    """The runtime this test was parametrized with ("local" when it takes none)."""
+    callspec = getattr(request.node, "callspec", None)
+    return callspec.params.get("runtime", "local") if callspec else "local"
+
+
 @pytest.fixture
-def edge_process() -> Iterator:
-    """Factory: `edge_process(config, state, origin="config")` → a started EdgeProcess, stopped after the test."""
-    started: list[EdgeProcess] = []
+def edge_process(request: pytest.FixtureRequest) -> Iterator:
+    """Factory: `edge_process(config, state, origin="config")` → a started edge process on the
+    test's runtime (local CPython, or real workerd for a test parametrized with it), stopped after
+    the test. `.url`, `.kill()` (SIGKILL), `.stop()`, `.log_text()`."""
+    started: list = []
+    on_workerd = runtime_of(request) == "workerd"
 
     def start(config: Path, state: Path, origin: str = "config", extra_args: tuple[str, ...] = (),
-              launcher: tuple[str, ...] = ("-m", "src.localedge")) -> EdgeProcess:
-        edge = EdgeProcess(config, state, origin, extra_args, launcher=launcher).start()
+              launcher: tuple[str, ...] = ("-m", "src.localedge")):
+        if on_workerd:
+            from tests.workerd_edge import WorkerdEdge
+            edge = WorkerdEdge(config, state, origin, extra_args).start()
+        else:
+            edge = EdgeProcess(config, state, origin, extra_args, launcher=launcher).start()
         started.append(edge)
         return edge
 

@@ -106,10 +106,25 @@ class Origin:
         return out
 
 
-# ------------------------------------------------------------------ runtime in-process
+# ------------------------------------------------------------------ the runtime under test
+# Which runtime `serving()` starts: "local" (the CPython runtime, in this process) or
+# "workerd" (real workerd serving the dry-run bundle). Set per test by the `runtime`
+# parameter (tests/conftest.py): one suite, two runtimes.
+RUNTIME = {"name": "local"}
+
+
 @asynccontextmanager
 async def serving(config: Path, state: Path, origin: str | None = None) -> AsyncIterator[Any]:
-    """The local runtime in this process on a free port (real HTTP); yields the LocalEdge."""
+    """The Worker on a free port (real HTTP) on the runtime under test; yields an object with `.url`
+    (the LocalEdge itself on the local runtime)."""
+    if RUNTIME["name"] == "workerd":
+        from tests.workerd_edge import WorkerdEdge
+        edge = await asyncio.to_thread(WorkerdEdge(config, state, origin).start)
+        try:
+            yield edge
+        finally:
+            await asyncio.to_thread(edge.stop)
+        return
     from src.localedge import LocalEdge
     edge = LocalEdge(config, state, port=0, origin=origin, build=False, crons=False)
     await edge.start()

@@ -1,5 +1,7 @@
-"""The bundle `wrangler deploy --dry-run` writes holds exactly the Worker's modules,
-and served from its own folder by the local runtime it answers requests."""
+"""The bundle `wrangler deploy --dry-run` writes holds exactly the Worker's modules plus
+the vendored `workers` SDK, and served from its own folder by the local runtime it
+answers requests. (Real workerd serves this same dry-run bundle in every workerd test:
+tests/workerd_edge.py.)"""
 from __future__ import annotations
 
 import asyncio
@@ -13,7 +15,11 @@ import aiohttp
 import pytest
 
 from scripts.stage_bundle import edge_modules
+from scripts.vendor_sdk import pinned_wheels
 from tests.gateway.support import Origin, write_config
+
+pytestmark = pytest.mark.local_only("checks the bundle's files and runs it on the local runtime; "
+                                    "every workerd test already serves this dry-run bundle")
 
 ROOT = Path(__file__).resolve().parents[2]
 WRANGLER = ROOT / "node_modules" / ".bin" / "wrangler"
@@ -35,11 +41,18 @@ def bundle(tmp_path_factory) -> Path:
     return out
 
 
-def test_bundle_holds_exactly_the_edge_modules(bundle):
-    shipped = sorted(str(p.relative_to(bundle)) for p in bundle.rglob("*.py"))
+def test_bundle_holds_exactly_the_edge_modules_and_the_vendored_sdk(bundle):
+    shipped = sorted(str(p.relative_to(bundle)) for p in bundle.rglob("*.py")
+                     if not p.relative_to(bundle).parts[0] == "python_modules")
     main = Path("worker/entry.py")
     expected = sorted(["entry.py"] + [str(p) for p in edge_modules() if p != main])
     assert shipped == expected
+    # Since 2026-04-21 the runtime carries no `workers` SDK: the bundle must (workerd-offline.md).
+    vendored = bundle / "python_modules"
+    assert (vendored / "workers" / "__init__.py").is_file() and (vendored / "workers" / "entrypoints.py").is_file()
+    (pin, _), = pinned_wheels()
+    name, version = pin.split("==")
+    assert (vendored / f"{name.replace('-', '_')}-{version}.dist-info").is_dir()
     assert not any(part.startswith(("tests", "scripts", "localedge", ".venv", "node_modules"))
                    for p in shipped for part in Path(p).parts)
 
