@@ -6,6 +6,7 @@ import json
 import re
 
 import aiohttp
+import pytest
 
 from tests.gateway.support import SECRETS, call, problem_of, run_scenario
 
@@ -123,6 +124,8 @@ class _Unreachable:
         raise RuntimeError("Durable Object is overloaded")
 
 
+@pytest.mark.local_only("replaces the BUCKETS binding in-process with one that fails; workerd's bindings "
+                        "cannot be swapped from outside")
 def test_unreachable_bucket_fails_open_or_closed_per_rule_and_is_counted(tmp_path):
     async def scenario(edge, origin, http):
         edge.env.BUCKETS = _Unreachable()
