@@ -250,10 +250,13 @@ def _impossible_costs(costs: tuple[RouteCost, ...], rules: tuple[Rule, ...],
                       errors: list[str]) -> None:
     """A route cost above the capacity of an enforcing rule it can meet could never be admitted:
     every such request would get a 400 its client cannot fix. Refused at load instead."""
+    base = set(rules)
     for rc in costs:
         label = f"{rc.method} {rc.match.paths[0]}" if rc.method else rc.match.paths[0]
         for where, rule_set in [("", rules)] + [(f' for override "{k}"', v[0]) for k, v in overrides.items()]:
             for rule in rule_set:
+                if where and rule in base:      # an override's unchanged rule: reported once, above
+                    continue
                 if rule.shadow or rc.cost <= rule.limit.capacity or not _may_meet(rule.match, rc):
                     continue
                 errors.append(f'{path}.costs."{label}": cost {rc.cost} exceeds rule "{rule.name}"{where}, '
