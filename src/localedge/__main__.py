@@ -7,6 +7,10 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from src.localedge.config import EdgeConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,7 +38,7 @@ async def serve(args: argparse.Namespace) -> int:
     from src.localedge.origin import EchoOrigin
     from src.localedge.runtime import LocalEdge
 
-    config_path = Path(args.config).resolve()
+    config_path = Path(args.config).expanduser().resolve()
     created = ensure_dev_vars(config_path) if config_path.is_file() else None
     if created is not None:
         print(f"created {created} with random secrets (edit it to choose your own)", flush=True)
@@ -51,11 +55,15 @@ async def serve(args: argparse.Namespace) -> int:
     else:
         origin, note = args.origin, args.origin
     edge = LocalEdge(config_path, args.state, host=args.host, port=args.port, origin=origin, vars=origin_vars,
-                     build=not args.no_build, crons=not args.no_crons)
+                     build=not args.no_build, crons=not args.no_crons, project_root=ROOT)
     try:
-        await edge.start()
+        refusal = preflight(edge.load(), Path(args.state))
+        if refusal is None:
+            await edge.start()
     except (ConfigError, OSError) as exc:
-        print(f"localedge: {exc}", file=sys.stderr)
+        refusal = f"localedge: {exc}"
+    if refusal is not None:
+        print(refusal, file=sys.stderr)
         if echo:
             await echo.stop()
         return 2
@@ -75,6 +83,30 @@ async def serve(args: argparse.Namespace) -> int:
     if echo:
         await echo.stop()
     return 0
+
+
+def preflight(config: "EdgeConfig", state: Path) -> str | None:
+    """What must hold before serving: for Tollgate's Worker, the config is valid as a whole
+    (every error listed, each with its field path: a config that would 500 or limit nothing
+    never starts), and a changed IDENTITY_SECRET is said loudly. Returns the refusal text."""
+    from src.localedge import secretguard
+    from src.localedge.check import check_file, is_tollgate
+
+    if config.project is not None:
+        print(f"localedge: {config.path.name} names no Worker beside it: main, base_dir and [build] resolve "
+              f"against {config.project} (its Worker, your rules); secrets from {config.dev_vars_path}", flush=True)
+    if not is_tollgate(config.base_dir):
+        return None
+    report = check_file(config.path, config.secrets)
+    for warning in report.warnings:
+        print(f"localedge: warning: {warning}", file=sys.stderr, flush=True)
+    if not report.ok:
+        return "\n".join([f"localedge: {config.path} is not a valid Tollgate config ({len(report.errors)} "
+                          "error(s)); nothing was started:"] + [f"  {e}" for e in report.errors])
+    warning = secretguard.check(state, config.secrets.get("IDENTITY_SECRET"), config.dev_vars_path)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -71,7 +71,7 @@ def check_config(raw: Mapping[str, Any], secrets: Mapping[str, str]) -> Report:
         return Report(["vars: [vars] must be a table"], [], [])
     bindings = _durable_objects(raw, errors)
     d1 = _d1_bindings(raw, errors)
-    _store_bindings(vars_, d1, errors)
+    _store_bindings(vars_, d1, errors, warnings)
     env = _env(vars_, secrets, bindings, d1)
     settings = _settings(env, errors, secrets)
     for name, why in SECRETS.items():
@@ -130,11 +130,14 @@ def _d1_bindings(raw: Mapping[str, Any], errors: list[str]) -> dict[str, str]:
     return out
 
 
-def _store_bindings(vars_: Mapping[str, Any], d1: Mapping[str, str], errors: list[str]) -> None:
+def _store_bindings(vars_: Mapping[str, Any], d1: Mapping[str, str], errors: list[str], warnings: list[str]) -> None:
+    """Where usage snapshots go. A missing store limits as well as ever (a warning); a store
+    setting that names nothing valid is an error."""
     store = vars_.get("SNAPSHOT_STORE", "d1")
     if store == "d1" and "USAGE_DB" not in d1:
-        errors.append('USAGE_DB: SNAPSHOT_STORE is "d1" but no [[d1_databases]] binding named USAGE_DB is '
-                      'declared (npx wrangler d1 create tollgate-usage, then binding = "USAGE_DB")')
+        warnings.append('USAGE_DB: SNAPSHOT_STORE is "d1" but no [[d1_databases]] binding named USAGE_DB is '
+                      'declared: usage snapshots will wait in the outbox (npx wrangler d1 create tollgate-usage, '
+                      'then binding = "USAGE_DB")')
     elif store == "http" and not vars_.get("SNAPSHOT_SINK_URL"):
         errors.append('SNAPSHOT_SINK_URL: SNAPSHOT_STORE is "http" but no SNAPSHOT_SINK_URL var is set')
     elif store not in ("d1", "http"):

@@ -1,7 +1,11 @@
 """wrangler.toml and .dev.vars, read the way wrangler reads them.
 
-- Paths (`main`, `base_dir`) are relative to the config file; `base_dir`
-  defaults to the folder of `main`. The main module's import name is its path
+- Paths (`main`, `base_dir`, the `[build]` command's folder, `migrations_dir`)
+  are relative to the config file, as wrangler resolves them; `base_dir`
+  defaults to the folder of `main`. With `project_root` (scripts/dev passes the
+  repo), a config whose folder holds none of the files `main` and `base_dir`
+  name (an operator's rules file copied out of the repo) resolves them, the
+  build and the migrations against that project instead: its Worker, your rules. The main module's import name is its path
   relative to `base_dir` (so `from worker.gateway import ...` resolves there).
 - `[vars]`: strings stay strings; tables and arrays become an object var
   (`ObjectVar`, a dict with `.to_py()` as the edge's JS object offers).
@@ -60,13 +64,15 @@ class EdgeConfig:
     vars: dict[str, Any]
     secrets: dict[str, str]
     dev_vars_path: Path
+    project: Path | None = None         # where main/base_dir/build resolve when not beside the config
     durable_objects: list[DurableObjectBinding] = field(default_factory=list)
     d1_databases: list[D1Binding] = field(default_factory=list)
     crons: list[str] = field(default_factory=list)
 
     @property
     def root(self) -> Path:
-        return self.path.parent
+        """The folder `main`, `base_dir` and the `[build]` command resolve against."""
+        return self.project or self.path.parent
 
     @property
     def main_module(self) -> str:
@@ -130,8 +136,19 @@ def _require(table: Mapping[str, Any], key: str, where: str, kind: type = str) -
     return value
 
 
-def load_config(path: str | Path, dev_vars: str | Path | None = None) -> EdgeConfig:
-    """Read `path` (a wrangler.toml) and the .dev.vars beside it."""
+def _project_for(raw: Mapping[str, Any], folder: Path, project_root: Path | None) -> Path | None:
+    """`project_root` when the config's own folder holds neither `main` nor `base_dir`."""
+    if project_root is None or folder == project_root.resolve():
+        return None
+    named = [raw[k] for k in ("main", "base_dir") if isinstance(raw.get(k), str)]
+    if not named or any((folder / n).exists() for n in named):
+        return None
+    return project_root.resolve()
+
+
+def load_config(path: str | Path, dev_vars: str | Path | None = None,
+                project_root: Path | None = None) -> EdgeConfig:
+    """Read `path` (a wrangler.toml) and the .dev.vars beside it (see the module doc for `project_root`)."""
     path = Path(path).resolve()
     if not path.is_file():
         raise ConfigError(f"no wrangler config at {path}")
@@ -140,8 +157,9 @@ def load_config(path: str | Path, dev_vars: str | Path | None = None) -> EdgeCon
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     where = path.name
-    root = path.parent
-    name = raw.get("name", root.name)
+    project = _project_for(raw, path.parent, project_root)
+    root = project or path.parent
+    name = raw.get("name", path.parent.name)
     main = root / _require(raw, "main", where)
     base_dir = (root / raw["base_dir"]) if "base_dir" in raw else main.parent
     build = raw.get("build", {}) or {}
@@ -152,7 +170,7 @@ def load_config(path: str | Path, dev_vars: str | Path | None = None) -> EdgeCon
         raise ConfigError(f"{where}: [vars] must be a table")
     vars_ = {str(k): _var(v) for k, v in vars_raw.items()}
 
-    dev_vars_path = Path(dev_vars) if dev_vars else root / ".dev.vars"
+    dev_vars_path = Path(dev_vars) if dev_vars else path.parent / ".dev.vars"   # secrets stay beside the config
     secrets = parse_dev_vars(dev_vars_path.read_text(encoding="utf-8"), str(dev_vars_path)) \
         if dev_vars_path.is_file() else {}
 
@@ -194,8 +212,9 @@ def load_config(path: str | Path, dev_vars: str | Path | None = None) -> EdgeCon
         at = f"{where}: d1_databases[{i}]"
         # wrangler's default migrations_dir is "migrations" beside the config
         mdir = db.get("migrations_dir", "migrations")
+        mpath = path.parent / mdir if (path.parent / mdir).is_dir() or project is None else root / mdir
         d1.append(D1Binding(_require(db, "binding", at), str(db.get("database_name", "")),
-                            str(db.get("database_id", "")), root / mdir))
+                            str(db.get("database_id", "")), mpath))
 
     from croniter import croniter  # here: `scripts/check` and the build step import this module on a bare python3
 
@@ -206,5 +225,5 @@ def load_config(path: str | Path, dev_vars: str | Path | None = None) -> EdgeCon
             raise ConfigError(f"{where}: triggers.crons[{i}]: {expr!r} is not a valid cron expression")
 
     return EdgeConfig(path=path, name=str(name), main=main.resolve(), base_dir=base_dir.resolve(),
-                      build_command=command, vars=vars_, secrets=secrets, dev_vars_path=dev_vars_path,
+                      build_command=command, vars=vars_, secrets=secrets, dev_vars_path=dev_vars_path, project=project,
                       durable_objects=bindings, d1_databases=d1, crons=crons)

@@ -113,7 +113,7 @@ class LocalEdge:
                  alarm_retry_base_s: float = BASE_RETRY_DELAY_S, max_live_objects: int = 2000,
                  dev_vars: str | Path | None = None, cron_now_ms: Callable[[], int] | None = None,
                  cron_sleep: Callable[[float], Awaitable[None]] | None = None,
-                 alarm_clock: LoopClock | ManualClock | None = None) -> None:
+                 alarm_clock: LoopClock | ManualClock | None = None, project_root: Path | None = None) -> None:
         self.config_path = Path(config_path)
         self.state_dir = Path(state_dir)
         self.host, self.port = host, port
@@ -126,6 +126,7 @@ class LocalEdge:
         self.alarm_clock = alarm_clock      # None: wall clock; ManualClock: tests move time
         self.max_live_objects = max_live_objects
         self.dev_vars = dev_vars
+        self.project_root = project_root    # a config away from its Worker resolves main/build here
         self._cron_clock = {k: v for k, v in (("now_ms", cron_now_ms), ("sleep", cron_sleep)) if v is not None}
         self.config: EdgeConfig | None = None
         self.env: Env | None = None
@@ -141,7 +142,7 @@ class LocalEdge:
 
     # ------------------------------------------------------------ lifecycle
     def load(self) -> EdgeConfig:
-        config = load_config(self.config_path, self.dev_vars)
+        config = load_config(self.config_path, self.dev_vars, self.project_root)
         if self.build:
             run_build(config)
         self.config = config
