@@ -40,6 +40,9 @@ def derived_config(folder: Path, vars: Mapping[str, Any], secrets: Mapping[str, 
     folder.mkdir(parents=True, exist_ok=True)
     top = {"name": name, "main": str(main or ROOT / "worker" / "entry.py"), "base_dir": str(base_dir or ROOT)}
     top.update({k: base[k] for k in keep if k in base})
+    for db in top.get("d1_databases", []):   # the derived file lives elsewhere: no relative paths
+        if "migrations_dir" in db:
+            db["migrations_dir"] = str((source.parent / db["migrations_dir"]).resolve())
     lines = [f"{k} = {toml_value(v)}" for k, v in top.items()]
     lines.append("[vars]")
     lines.extend(f"{k} = {toml_value(v)}" for k, v in vars.items())

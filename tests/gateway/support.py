@@ -17,21 +17,22 @@ from typing import Any, AsyncIterator
 
 from aiohttp import web
 
-from src.localedge.derived import derived_config
+from src.localedge.derived import KEPT, derived_config
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS = {"ADMIN_TOKEN": "test-admin-token", "ALLOW_TOKEN": "test-allow-token",
            "IDENTITY_SECRET": "test-identity-secret"}
 
 def write_config(folder: Path, tollgate: dict | None, vars: dict | None = None, secrets: dict | None = None,
-                 main: Path | None = None, base_dir: Path | None = None) -> Path:
-    """wrangler.toml + .dev.vars in `folder`: the repo's bindings, `tollgate` as the object var
-    [vars.TOLLGATE]."""
+                 main: Path | None = None, base_dir: Path | None = None, d1: bool = False) -> Path:
+    """wrangler.toml + .dev.vars in `folder`: the repo's Durable Object bindings (and its D1
+    database with `d1`), `tollgate` as the object var [vars.TOLLGATE]."""
     all_vars = dict(vars or {})
     if tollgate is not None:
         all_vars["TOLLGATE"] = tollgate
+    keep = KEPT + ("d1_databases",) if d1 else KEPT
     return derived_config(folder, all_vars, SECRETS if secrets is None else secrets, name="tollgate-test",
-                          main=main, base_dir=base_dir)
+                          main=main, base_dir=base_dir, keep=keep)
 
 
 # ------------------------------------------------------------------ origin
@@ -113,6 +114,14 @@ class Origin:
 RUNTIME = {"name": "local"}
 
 
+def scheduled_path() -> str:
+    """The route that runs the Worker's `scheduled` handler on the runtime under test.
+
+    wrangler dev's `/__scheduled` is a JavaScript middleware it bundles into JS Workers
+    only; for a Python Worker miniflare's own route runs the handler (scripts/workerd/dev.py)."""
+    return "/cdn-cgi/local/scheduled" if RUNTIME["name"] == "workerd" else "/__scheduled"
+
+
 @asynccontextmanager
 async def serving(config: Path, state: Path, origin: str | None = None) -> AsyncIterator[Any]:
     """The Worker on a free port (real HTTP) on the runtime under test; yields an object with `.url`
@@ -145,13 +154,13 @@ def problem_of(status: int, headers: Any, body: bytes) -> dict:
 
 def run_scenario(tmp_path: Path, tollgate: dict | None, scenario: Any, *, vars: dict | None = None,
                  secrets: dict | None = None, origin_url: str | None = None, with_origin: bool = True,
-                 **session: Any) -> None:
+                 d1: bool = False, **session: Any) -> None:
     """Serve the repo's Worker with `tollgate` against a recording origin and run
     `await scenario(edge, origin, http)`. `with_origin=False` serves no ORIGIN_URL (the
     pure decision service); `origin_url` points the Worker at another origin."""
     import aiohttp
 
-    config = write_config(tmp_path / "cfg", tollgate, vars, secrets=secrets)
+    config = write_config(tmp_path / "cfg", tollgate, vars, secrets=secrets, d1=d1)
 
     async def main() -> None:
         with Origin() as origin:
