@@ -2,10 +2,14 @@
 """Reconcile Tollgate's usage store: what each client used, what is over quota,
 where the store and the live buckets disagree, and restoring a lost bucket.
 
-    scripts/reconcile report  [--db PATH] [--config wrangler.toml] [--client KEY] [--json]
+    scripts/reconcile report  [--db PATH] [--config wrangler.toml] [--client ID] [--json]
     scripts/reconcile drift   --url URL --identity ID [--identity ID ...] [--db PATH]
     scripts/reconcile restore --url URL --identity ID [--db PATH]
-    scripts/reconcile export  [--db PATH] [--client KEY]            (NDJSON on stdout)
+    scripts/reconcile export  [--db PATH] [--client ID]             (NDJSON on stdout)
+
+--client: the identity as users write it (alice, key:alice, ip:192.0.2.1, an IPv6 address),
+hashed with IDENTITY_SECRET ($IDENTITY_SECRET or .dev.vars beside --config), or a client
+key or the prefix `report` prints.
 
 --db: a SQLite file holding the `usage` table (the local runtime's D1 file, or a
 `wrangler d1 export --output usage.sql` dump, loaded into memory when it ends in .sql).
@@ -113,8 +117,18 @@ def iso(ms: int) -> str:
     return datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
 
 
+def client_records(args: argparse.Namespace) -> list[UsageRecord]:
+    """The store's records, only those of `--client` (as users write it: reconcile_clients.py)."""
+    conn = open_store(args.db, args.state)
+    if not args.client:
+        return load_records(conn)
+    from scripts.reconcile_clients import resolve_clients
+    return [r for key in resolve_clients(conn, args.client, Path(args.config), ReconcileError)
+            for r in load_records(conn, key)]
+
+
 def report(args: argparse.Namespace) -> int:
-    records = load_records(open_store(args.db, args.state), args.client)
+    records = client_records(args)
     rules = load_rules(Path(args.config)) if args.config else {}
     grouped: dict[tuple[str, str], list[UsageRecord]] = defaultdict(list)
     for r in records:
@@ -257,7 +271,7 @@ def restore(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
-    sys.stdout.buffer.write(encode_ndjson(load_records(open_store(args.db, args.state), args.client)))
+    sys.stdout.buffer.write(encode_ndjson(client_records(args)))
     return 0
 
 
@@ -270,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--db", help="SQLite file (or .sql dump) holding the usage table")
         p.add_argument("--state", default=str(ROOT / ".state"), help="local runtime state folder (default .state)")
         p.add_argument("--config", default=str(ROOT / "wrangler.toml"), help="wrangler.toml with [vars.TOLLGATE]")
-        p.add_argument("--client", help="only this client key (hash)")
+        p.add_argument("--client", help="only this client: alice, key:alice, ip:192.0.2.1, an IPv6 address, "
+                                        "or its client key (a prefix will do)")
         if name in ("drift", "restore"):
             p.add_argument("--url", required=True, help="Tollgate base URL, e.g. http://127.0.0.1:8787")
             p.add_argument("--token", help="ADMIN_TOKEN (default: $ADMIN_TOKEN or .dev.vars)")
