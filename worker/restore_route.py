@@ -42,5 +42,9 @@ async def restore_client(env: Any, client_key: str, body: bytes | str | None) ->
     except Exception as exc:
         return _problem(503, "Bucket unavailable", f"restore failed: {type(exc).__name__}")
     if not result.get("ok"):
-        return _problem(409, "Bucket not empty", result.get("error", "bucket already holds state"))
+        return _problem(409, "Bucket not empty",
+                        "This client's bucket is not empty: it already counts usage, so restoring would count "
+                        "that usage twice. Restore refills only a bucket that lost its storage; deleting the "
+                        "client (DELETE on this client's admin URL) forgets its limits but keeps its usage, "
+                        "so it does not make a restore possible.")
     return _json(200, result)
