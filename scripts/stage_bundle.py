@@ -58,7 +58,21 @@ def stage(dest: Path, root: Path = ROOT) -> list[Path]:
     return modules
 
 
+def refuse_invalid_config() -> None:
+    """The [build] step runs before every `wrangler deploy`/`dev`: a config that could never
+    work (scripts/check) stops the upload here. The config is $TOLLGATE_CONFIG (the local
+    runtime sets it), else the wrangler.toml wrangler runs the build beside (its cwd)."""
+    sys.path.insert(0, str(ROOT))
+    from src.localedge.check import check_file, render
+    here = Path.cwd() / "wrangler.toml"
+    config = Path(os.environ.get("TOLLGATE_CONFIG") or (here if here.is_file() else ROOT / "wrangler.toml"))
+    report = check_file(config)
+    if not report.ok:
+        sys.exit(render(report, config) + "\nstage_bundle: refusing to build a bundle for an invalid config")
+
+
 if __name__ == "__main__":
+    refuse_invalid_config()
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "build" / "edge"
     staged = stage(target)
     print(f"staged {len(staged)} modules into {target}")

@@ -16,6 +16,7 @@ import asyncio
 import importlib
 import inspect
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -85,7 +86,9 @@ def run_build(config: EdgeConfig) -> None:
     """The `[build] command`, run in the config's folder before loading (as wrangler dev does)."""
     if not config.build_command:
         return
-    done = subprocess.run(config.build_command, shell=True, cwd=config.root, capture_output=True, text=True)
+    # TOLLGATE_CONFIG: the file being run, for a build step that checks it (scripts/stage_bundle.py)
+    done = subprocess.run(config.build_command, shell=True, cwd=config.root, capture_output=True, text=True,
+                          env={**os.environ, "TOLLGATE_CONFIG": str(config.path)})
     if done.returncode != 0:
         raise ConfigError(f"[build] command {config.build_command!r} failed with exit code {done.returncode}:\n"
                           f"{done.stdout}{done.stderr}")

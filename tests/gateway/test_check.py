@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from src.localedge.check import check_file
 from tests.gateway.support import ROOT
 
@@ -82,3 +84,25 @@ def test_secrets_are_named_never_shown(tmp_path):
     assert report.ok, report.errors
     assert any("IDENTITY_SECRET" in w and "wrangler secret put" in w for w in report.warnings)
     assert "hunter2" not in "\n".join(report.summary + report.warnings)
+
+
+@pytest.mark.local_only("runs wrangler's build step, no runtime involved")
+def test_wrangler_deploy_refuses_an_invalid_config_in_its_build_step(tmp_path):
+    """`wrangler deploy` runs [build] first; the build step runs the check and stops the upload."""
+    from scripts.workerd.toolchain import node_path_env
+
+    wrangler = ROOT / "node_modules" / ".bin" / "wrangler"
+    assert wrangler.exists(), "scripts/_bootstrap.sh installs wrangler"
+    text = (ROOT / "wrangler.toml").read_text()
+    text = text.replace('main = "build/edge/worker/entry.py"', f'main = "{ROOT}/build/edge/worker/entry.py"')
+    text = text.replace('base_dir = "build/edge"', f'base_dir = "{ROOT}/build/edge"')
+    text = text.replace('command = "python3 scripts/stage_bundle.py"', f'command = "python3 {ROOT}/scripts/stage_bundle.py"')
+    text = text.replace('migrations_dir = "migrations"', f'migrations_dir = "{ROOT}/migrations"')
+    broken = write(tmp_path, text.replace('limit = "20/second"', 'limit = "20/secnd"'))
+    done = subprocess.run([str(wrangler), "deploy", "--dry-run", "--outdir", str(tmp_path / "out"), "--config",
+                           str(broken)], cwd=tmp_path, capture_output=True, text=True, timeout=180,
+                          env={**node_path_env(), "WRANGLER_SEND_METRICS": "false", "NO_COLOR": "1", "CI": "1"})
+    out = done.stdout + done.stderr
+    assert done.returncode != 0, out[-3000:]
+    assert 'TOLLGATE.rules[0].limit: "20/secnd" is not a rate' in out, out[-3000:]
+    assert not (tmp_path / "out" / "entry.py").exists(), "nothing was bundled"
