@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,14 +22,8 @@ def dry_run_bundle() -> Path:
     """The `wrangler deploy --dry-run` output of this checkout, built once per process."""
     global _BUNDLE
     if _BUNDLE is None:
-        from scripts.workerd import toolchain
-        toolchain.require_tools()
-        out = Path(tempfile.mkdtemp(prefix="tollgate-dry-run-"))
-        done = subprocess.run([str(toolchain.WRANGLER), "deploy", "--dry-run", "--outdir", str(out)], cwd=ROOT,
-                              capture_output=True, text=True, timeout=300, env=toolchain.wrangler_env(Path("/bin/false")))
-        if done.returncode != 0:
-            raise RuntimeError(f"wrangler deploy --dry-run failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-        _BUNDLE = out
+        from scripts.workerd import dry_run
+        _BUNDLE, _ = dry_run.build()
     return _BUNDLE
 
 

@@ -33,7 +33,10 @@ def _absolute(base: Path, value: str) -> str:
 
 
 def local_flags(flags: list[str]) -> list[str]:
-    """The operator's flags with the Python ones swapped for the development bundle's."""
+    """The operator's flags with the Python ones swapped for the development bundle's
+    (a JavaScript Worker's flags are left as they are)."""
+    if "python_workers" not in flags:
+        return flags
     kept = [f for f in flags if not f.startswith(("python_workers", "no_python_workers"))]
     return kept + DEV_PYTHON_FLAGS
 
