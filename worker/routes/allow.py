@@ -17,6 +17,12 @@ client's own bearer identity. `Tollgate-Deny-Status: 403` (or 401) replaces
 the 429 on denial, for nginx `auth_request`, which treats any status other
 than 2xx, 401 and 403 as an error.
 
+With a deny status requested, every problem reply also carries its document in
+`Tollgate-Problem` (compact JSON, a denial with `"status": 429`, what the end
+client is to get): nginx `auth_request` keeps a check's headers but drops its
+body, and maps the header back onto the client's 429
+(integrations/nginx/tollgate.conf).
+
 200 carries the RateLimit headers and `{"allowed": true, "rule": null, "retry_after": 0}`; a denial
 is the gateway's own 429 problem+json (quota-exceeded), with `allowed`, `rule` and
 `retry_after` as extension members, under the deny status.
@@ -41,6 +47,7 @@ _TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 DENY_STATUSES = {"401": 401, "403": 403, "429": 429}
 ADMITTED = {"allowed": True, "rule": None, "retry_after": 0}
 ADMITTED_BODY = json.dumps(ADMITTED, separators=(",", ":"))    # the same text on every admitted request
+PROBLEM_HEADER = "Tollgate-Problem"
 
 
 def original_request(incoming: Incoming, path: str, at_root: bool) -> tuple[str, str] | Reply:
@@ -94,6 +101,28 @@ def requested_cost(incoming: Incoming, settings: Settings, query: str, bare: boo
 
 async def handle_allow(incoming: Incoming, path: str, query: str, settings: Settings, env: Any, ctx: Any,
                        at_root: bool = False) -> Reply:
+    reply = await _decide(incoming, path, query, settings, env, ctx, at_root)
+    deny = incoming.headers.get("tollgate-deny-status")
+    if deny is None or reply.status < 400:
+        return reply
+    return with_problem_header(reply, DENY_STATUSES.get(deny.strip(), 429))
+
+
+def with_problem_header(reply: Reply, deny_status: int) -> Reply:
+    """`reply` plus its problem document in Tollgate-Problem; a denial under the deny status
+    (it has Retry-After) says the 429 it stands for."""
+    try:
+        doc = json.loads(reply.body)
+    except (TypeError, ValueError):
+        return reply
+    if reply.status == deny_status and any(k.lower() == "retry-after" for k, _ in reply.headers):
+        doc["status"] = 429
+    return Reply(reply.status, reply.headers + [(PROBLEM_HEADER, json.dumps(doc, separators=(",", ":")))],
+                 reply.body)
+
+
+async def _decide(incoming: Incoming, path: str, query: str, settings: Settings, env: Any, ctx: Any,
+                  at_root: bool) -> Reply:
     original = original_request(incoming, path, at_root)
     if isinstance(original, Reply):
         return original
