@@ -27,6 +27,7 @@ GATEWAY_RULES = {
         {"name": "per-client", "limit": "1/minute", "burst": 10, "match": {"paths": ["/v1/*"]}},
         {"name": "writes", "limit": "1/minute", "burst": 2, "match": {"methods": ["POST"], "paths": ["/v1/orders*"]}},
     ],
+    "overrides": {"key:mallory-nginx": {"per-client": "blocked"}, "key:mallory-caddy": {"per-client": "blocked"}},
 }
 
 

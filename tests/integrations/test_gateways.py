@@ -84,3 +84,13 @@ def test_unlimited_paths_pass_without_headers(gateway, origin):
     outside = fetch(gateway.url, "GET", "/health", key(gateway, "erin"))      # no rule matches
     assert outside.status == 201 and outside.headers["RateLimit"] is None
     assert origin.count() == before + 1
+
+
+def test_a_blocked_client_gets_tollgates_403(gateway, origin):
+    before = origin.count()
+    got = fetch(gateway.url, "GET", "/v1/items", key(gateway, "mallory"))
+    assert origin.count() == before
+    assert got.status == 403 and got.headers["Content-Type"] == "application/problem+json"
+    assert got.headers["Retry-After"] is None
+    problem = got.json()
+    assert (problem["status"], problem["title"], problem["rule"]) == (403, "Client blocked", "per-client")
