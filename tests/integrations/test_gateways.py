@@ -7,6 +7,7 @@ from typing import Iterator
 
 import pytest
 
+from tests.conftest import free_port
 from tests.integrations.conftest import QUOTA_EXCEEDED, fetch
 from tests.integrations.gateways import LAUNCHERS
 from tests.integrations.programs import Program
@@ -94,3 +95,12 @@ def test_a_blocked_client_gets_tollgates_403(gateway, origin):
     assert got.headers["Retry-After"] is None
     problem = got.json()
     assert (problem["status"], problem["title"], problem["rule"]) == (403, "Client blocked", "per-client")
+
+
+@pytest.mark.parametrize("name, status", [("nginx", 500), ("caddy", 502)])
+def test_an_unreachable_tollgate_fails_closed(tmp_path, origin, name, status):
+    down = f"http://127.0.0.1:{free_port()}"                       # nothing listens there
+    with LAUNCHERS[name](tmp_path, down, origin.url) as server:
+        before = origin.count()
+        got = fetch(server.url, "GET", "/v1/items", {"X-Api-Key": "zoe"})
+    assert got.status == status and origin.count() == before
