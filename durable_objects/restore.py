@@ -64,8 +64,7 @@ def apply_restore(store: RuleStore, client: str, records: list[UsageRecord]) -> 
         cur = latest.get(rec.rule)
         if cur is None or (rec.period_start_ms, rec.version) > (cur.period_start_ms, cur.version):
             latest[rec.rule] = rec
-    store.forget()
-    for rec in latest.values():
+    for rec in latest.values():   # each rewrite drops the store's memory copy
         store.put_stored(rec)
     recent = clock.now_ms() - RESTORE_HORIZON_MS
     for rec in records:
