@@ -28,7 +28,7 @@ from src.localedge.config import ConfigError, EdgeConfig, load_config
 
 sdk.install()
 
-from workers.fetch import close_sessions  # noqa: E402  (after sdk.install)
+from workers.fetch import close_sessions, platform as fetch_platform  # noqa: E402  (after sdk.install)
 
 from src.localedge.cron import CronScheduler  # noqa: E402
 from src.localedge.d1 import D1Database  # noqa: E402
@@ -149,6 +149,7 @@ class LocalEdge:
         if self.build:
             run_build(config)
         self.config = config
+        fetch_platform["cf_worker_zone"] = f"{config.name}.example.com"   # as wrangler dev names it
         return config
 
     async def start(self) -> "LocalEdge":

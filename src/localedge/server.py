@@ -80,6 +80,12 @@ def workerd_header(value: str) -> str:
     return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
+# `/__scheduled` is wrangler dev's route for JavaScript Workers; miniflare's own route, the one
+# that runs a Python Worker's `scheduled` under wrangler dev, is `/cdn-cgi/local/scheduled`
+# (scripts/workerd/dev.py): both work here, so one curl line works on both runtimes.
+SCHEDULED_PATHS = frozenset(("/__scheduled", "/cdn-cgi/local/scheduled"))
+
+
 class _EdgeRequestHandler(RequestHandler):
     """aiohttp's connection handler with workerd's answers to what its parser refuses."""
 
@@ -129,6 +135,11 @@ class EdgeServer:
             log.info("HTTP server closed in %.2f s", time.monotonic() - t)
             self._runner = None
 
+    # Connection-level headers workerd's HTTP server consumes and never hands a Worker (seen on
+    # workerd 1.20261117.1 under wrangler dev: a Worker echoing its request headers got none of
+    # these, but did get the headers `Connection` named, and Proxy-*). Real workerd is the referee.
+    CONNECTION_LEVEL = frozenset(("connection", "keep-alive", "te", "upgrade", "trailer", "transfer-encoding"))
+
     def _to_request(self, req: web.BaseRequest) -> Request:
         peer = req.transport.get_extra_info("peername") if req.transport is not None else None
         ip = peer[0] if peer else "127.0.0.1"
@@ -137,7 +148,7 @@ class EdgeServer:
         xff = None
         for name, value in req.headers.items():
             lname = name.lower()
-            if lname[:3] == "cf-":
+            if lname[:3] == "cf-" or lname in self.CONNECTION_LEVEL:
                 continue
             value = workerd_header(value)
             if lname == "x-forwarded-for":
@@ -163,7 +174,7 @@ class EdgeServer:
             return problem_response(431, "Request Header Fields Too Large", "header too large.")
         if (req.content_length or 0) > MAX_BODY:
             return web.Response(status=413, text=f"request body over {MAX_BODY} bytes (Cloudflare's limit)\n")
-        if req.path == "/__scheduled" and self.edge.test_scheduled:
+        if req.path in SCHEDULED_PATHS and self.edge.test_scheduled:
             return await self._scheduled(req)
         try:
             request = self._to_request(req)

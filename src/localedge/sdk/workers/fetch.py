@@ -30,6 +30,11 @@ _SKIP_AUTO = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 
 # Counts outbound fetches (subrequests) for the benchmarks and tests.
 stats = {"fetches": 0}
+# What the platform sets on every subrequest, whatever the Worker sent: Cloudflare replaces
+# CF-Connecting-IP and adds CF-Worker (the zone); wrangler dev does the same with the zone
+# `<worker name>.example.com` (miniflare's outbound worker, strippedHeaders). The runtime sets
+# the zone at start (LocalEdge); None leaves the headers alone (the SDK used on its own).
+platform = {"cf_worker_zone": None}
 
 
 def _session() -> aiohttp.ClientSession:
@@ -128,6 +133,9 @@ async def fetch(resource: "str | Request", **options: Any) -> Response:
     if redirect not in ("follow", "manual", "error"):
         raise TypeError(f"fetch(): invalid redirect mode {redirect!r}")
     wire = [(k, v) for k, v in headers.raw_pairs() if k not in _CLIENT_OWNED]
+    zone = platform["cf_worker_zone"]
+    if zone is not None:
+        wire = [(k, v) for k, v in wire if k not in ("cf-connecting-ip", "cf-worker")] + [("cf-worker", zone)]
     stats["fetches"] += 1
     try:
         async with _session().request(method, wire_url(url), headers=wire, data=body,
