@@ -22,6 +22,9 @@ the store is (the HTTP sink cannot be read back). Snapshots are cumulative per
 accepted per key (`seen`) and adds only the difference: a re-sent or older
 snapshot adds nothing, and a key flushed long ago still adds only what is new.
 `seen` forgets hours older than SEEN_KEEP_MS (two days).
+
+Latency histograms (worker/latency.py) arrive here as per-isolate batches of
+bucket counts (`add_latency`), added to durable sums; `stats` returns them.
 """
 from __future__ import annotations
 
@@ -73,7 +76,16 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
              rule TEXT PRIMARY KEY, allowed INTEGER NOT NULL, admitted INTEGER NOT NULL,
              denied INTEGER NOT NULL, shadow_denied INTEGER NOT NULL)""",
     ),
+    3: (
+        """CREATE TABLE IF NOT EXISTS latency (
+             kind TEXT NOT NULL, rules TEXT NOT NULL,
+             bucket INTEGER NOT NULL,          -- index into worker/latency.py BOUNDS_MS (+Inf last), -1: sum in µs
+             value INTEGER NOT NULL,
+             PRIMARY KEY (kind, rules, bucket))""",
+    ),
 }
+LATENCY_KINDS = ("decision", "origin", "added")
+LATENCY_SLOTS = 15                  # 13 bounds + Inf, then the sum: worker/latency.py
 
 
 def _args(text: str, what: str) -> dict:
@@ -205,6 +217,26 @@ class SnapshotOutbox(DurableObject):
                          "ON CONFLICT(name) DO UPDATE SET value = excluded.value", name, value)
         return _dumps({"ok": True})
 
+    async def add_latency(self, batch: str) -> str:
+        """`{kind: {rules: [count per bucket..., sum µs]}}` from one isolate: add to the sums."""
+        for kind, series in _args(batch, "add_latency").items():
+            if kind not in LATENCY_KINDS or not isinstance(series, dict):
+                raise ValueError(f"add_latency.{kind}: unknown kind (known: {', '.join(LATENCY_KINDS)})")
+            for rules, slots in series.items():
+                if (not isinstance(slots, list) or len(slots) != LATENCY_SLOTS
+                        or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in slots)):
+                    raise ValueError(f"add_latency.{kind}.{rules}: expected {LATENCY_SLOTS} counts >= 0")
+                for bucket, n in enumerate(slots[:-1]):
+                    if n:
+                        self._add_latency(kind, rules, bucket, n)
+                self._add_latency(kind, rules, -1, slots[-1])
+        return _dumps({"ok": True})
+
+    def _add_latency(self, kind: str, rules: str, bucket: int, n: int) -> None:
+        self.sql.run("INSERT INTO latency (kind, rules, bucket, value) VALUES (?, ?, ?, ?) "
+                     "ON CONFLICT(kind, rules, bucket) DO UPDATE SET value = value + excluded.value",
+                     kind, rules, bucket, n)
+
     async def stats(self) -> str:
         """Depth, oldest unflushed change, leased entries, counters and gauges."""
         row = self.sql.one("SELECT COUNT(*) AS depth, MIN(first_ms) AS oldest, "
@@ -214,6 +246,10 @@ class SnapshotOutbox(DurableObject):
             counters.setdefault(r["name"], {})[r["label"]] = r["value"]
         gauges = {r["name"]: r["value"] for r in self.sql.rows("SELECT name, value FROM gauge")}
         totals = {r["rule"]: [r[c] for c in _COUNTS] for r in self.sql.rows("SELECT * FROM totals")}
+        latency: dict[str, dict[str, list[int]]] = {}
+        for r in self.sql.rows("SELECT kind, rules, bucket, value FROM latency"):
+            slots = latency.setdefault(r["kind"], {}).setdefault(r["rules"], [0] * LATENCY_SLOTS)
+            slots[r["bucket"]] = r["value"]          # -1: the sum, last
         return _dumps({"depth": row.get("depth") or 0, "oldest_ms": row.get("oldest"),
                        "leased": row.get("leased") or 0, "counters": counters, "gauges": gauges,
-                       "totals": totals, "now_ms": clock.now_ms()})
+                       "totals": totals, "latency": latency, "now_ms": clock.now_ms()})

@@ -7,8 +7,9 @@ No rule matched: forward without asking anyone. Without ORIGIN_URL the
 Worker is a pure decision service and every path answers like /allow.
 
 Per request: settings come from the per-isolate cache, patterns were
-compiled at load, the Worker itself never reads the clock (the bucket reads
-it once per decision), and the body is read only for a request that goes on.
+compiled at load, the Worker reads the clock only to time the decision and
+the origin (worker/latency.py; the bucket reads it once per decision), and the
+body is read only for a request that goes on.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
+from worker import latency
 from worker.forwarding import UNCHECKED_HEADER, origin_url, request_headers, response_headers
 from worker.limiter import (ALLOWED, CLOSED, DENIED, OVERLOADED, UNCHECKED, ask_bucket, blocked_reply,
                             closed_reply, denied_reply, identify_client, impossible_cost, overloaded_reply, rule_path)
@@ -74,6 +76,7 @@ async def reserved(incoming: Incoming, path: str, query: str, settings: Settings
 
 
 async def proxy(incoming: Incoming, parts: Any, settings: Settings, env: Any, ctx: Any) -> Reply:
+    started = latency.now()
     identity = identify_client(settings, incoming.headers)
     if isinstance(identity, Reply):
         return identity
@@ -107,6 +110,7 @@ async def proxy(incoming: Incoming, parts: Any, settings: Settings, env: Any, ct
     if unchecked:
         headers.append((UNCHECKED_HEADER.lower(), "bucket-unavailable"))
     url = origin_url(settings.origin, parts.path or "/", parts.query)
+    asked = latency.now()
     try:
         answer = await fetch_origin(url, method, headers, body, settings.origin_timeout_s)
     except OriginTimeout as exc:
@@ -116,6 +120,10 @@ async def proxy(incoming: Incoming, parts: Any, settings: Settings, env: Any, ct
     except OriginUnreachable as exc:
         log.warning("origin unreachable: %s %s: %s", method, url, exc)
         return problem_reply(502, "Origin unreachable", "The origin could not be reached.", added)
+    answered = latency.now()
+    label = latency.rules_label(resolution.rules)
+    latency.observe(env, ctx, "origin", label, answered - asked)
+    latency.observe(env, ctx, "added", label, asked - started)        # all the gateway waits for before the origin
     buffered = answer.body is not None and not answer.streamed   # HEAD/204/304 keep their Content-Length
     return Reply(answer.status, response_headers(answer.header_items, buffered) + added, answer.body)
 

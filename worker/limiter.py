@@ -21,7 +21,7 @@ from src.tollgate.decision import Decision
 from src.tollgate.headers import overloaded, partition_key, quota_exceeded, ratelimit_headers
 from src.tollgate.identity import Identity, IdentityError, client_key, identify
 from src.tollgate.wire import decode_decision, encode_decide
-from worker import metrics
+from worker import latency, metrics
 from worker.replies import HeaderList, Reply, problem_reply
 from worker.settings import Settings
 
@@ -79,7 +79,11 @@ async def ask_bucket(env: Any, ctx: Any, settings: Settings, identity: Identity,
     key = client_key(settings.identity_secret, identity)
     try:
         stub = env.BUCKETS.getByName(key)
-        decision = decode_decision(await stub.decide(_payload(rules, cost)))
+        payload = _payload(rules, cost)
+        started = latency.now()
+        answer = await stub.decide(payload)
+        latency.observe(env, ctx, "decision", latency.rules_label(rules), latency.now() - started)
+        decision = decode_decision(answer)
     except Exception as exc:  # the bucket (or its answer) failed: on_error decides
         return await _bucket_failed(env, ctx, resolution, exc)
     denied = not decision.allowed

@@ -34,12 +34,21 @@ from src.tollgate.envvars import env_str
 from src.tollgate.headers import problem
 from src.tollgate.snapshots import shard_name
 from src.tollgate.topology import METRICS_OBJECT, outbox_shards
+from worker.latency import BOUNDS_MS
 
 log = logging.getLogger("tollgate.metrics")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 RESULTS = (("allowed", "allowed"), ("denied", "denied"), ("shadow_denied", "shadow_denied"))
 COUNT_COLUMNS = ("allowed", "admitted", "denied", "shadow_denied")   # the order of a shard's totals
+LATENCY_BOUNDS_S = tuple(f"{ms / 1000:g}" for ms in BOUNDS_MS)
+LATENCY_FAMILIES = (
+    ("decision", "tollgate_decision_duration_seconds",
+     "Decision round trip, Worker to the client's bucket and back, per rule set."),
+    ("origin", "tollgate_origin_duration_seconds", "Time until the origin's answer (its headers), per rule set."),
+    ("added", "tollgate_added_duration_seconds",
+     "Time the gateway adds to a forwarded request (whole request minus the origin), per rule set."),
+)
 
 
 def escape_label(value: str) -> str:
@@ -66,6 +75,20 @@ class Exposition:
                 self.lines.append(f"{name}{{{text}}} {_num(value)}")
             else:
                 self.lines.append(f"{name} {_num(value)}")
+
+    def histogram(self, name: str, help_: str, series: list[tuple[dict[str, str], list[int], float]]) -> None:
+        """A histogram family: per label set, the per-bucket counts (upper bounds `LATENCY_BOUNDS_S`,
+        then +Inf) written cumulatively as `_bucket{le}`, then `_sum` (seconds) and `_count`."""
+        self.lines.append(f"# HELP {name} {escape_help(help_)}")
+        self.lines.append(f"# TYPE {name} histogram")
+        for labels, counts, total_s in series:
+            text = ",".join(f'{k}="{escape_label(str(v))}"' for k, v in labels.items())
+            running = 0
+            for bound, n in zip(LATENCY_BOUNDS_S + ("+Inf",), counts):
+                running += n
+                self.lines.append(f'{name}_bucket{{{text},le="{bound}"}} {running}')
+            self.lines.append(f"{name}_sum{{{text}}} {_num(float(total_s))}")
+            self.lines.append(f"{name}_count{{{text}}} {running}")
 
     def text(self) -> bytes:
         return ("\n".join(self.lines) + "\n").encode()
@@ -122,6 +145,7 @@ async def collect(env: Any) -> bytes:
     out = Exposition()
     if all(s is not None for s in shard_stats):
         _decision_families(out, _sum_totals(s.get("totals", {}) for s in shard_stats))
+        _latency_families(out, [s.get("latency", {}) for s in shard_stats])
     await _store_families(out, env)
     _bucket_error_family(out, stats)
     _outbox_families(out, names, shard_stats, now_ms)
@@ -137,6 +161,19 @@ def _decision_families(out: Exposition, counted: dict[str, dict[str, int]]) -> N
     out.family("tollgate_admitted_cost_total", "counter",
                "Cost admitted per rule (billing units), counted as tollgate_decisions_total.",
                [({"rule": rule}, t["admitted"]) for rule, t in sorted(counted.items())])
+
+
+def _latency_families(out: Exposition, per_shard: list[dict]) -> None:
+    """The shards' latency sums ({kind: {rules: [count per bucket..., sum µs]}}) as histograms."""
+    for kind, name, help_ in LATENCY_FAMILIES:
+        merged: dict[str, list[int]] = {}
+        for latency in per_shard:
+            for rules, slots in latency.get(kind, {}).items():
+                into = merged.setdefault(rules, [0] * len(slots))
+                for i, n in enumerate(slots):
+                    into[i] += n
+        out.histogram(name, help_, [({"rules": rules}, slots[:-1], slots[-1] / 1e6)
+                                    for rules, slots in sorted(merged.items())])
 
 
 async def _store_families(out: Exposition, env: Any) -> None:

@@ -16,16 +16,19 @@ _HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
 def exported_metrics() -> set[str]:
     """Every family the Worker's exposition builds: the first argument of each
-    `<exposition>.family("name", "kind", ...)` call under worker/ (histograms add their series)."""
-    names: set[str] = set()
+    `<exposition>.family("name", "kind", ...)` call under worker/, and the histograms of
+    worker.metrics.LATENCY_FAMILIES with their `_bucket`, `_sum` and `_count` series."""
+    from worker.metrics import LATENCY_FAMILIES      # the histograms: names held in one table
+    names = {name + s for _, name, _ in LATENCY_FAMILIES for s in _HISTOGRAM_SUFFIXES}
     for path in (ROOT / "worker").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "family"
                     and len(node.args) >= 2 and all(isinstance(a, ast.Constant) for a in node.args[:2])):
                 name, kind = node.args[0].value, node.args[1].value
-                names.add(name)
                 if kind == "histogram":
                     names.update(name + s for s in _HISTOGRAM_SUFFIXES)
+                else:
+                    names.add(name)
     return names
 
 
