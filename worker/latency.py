@@ -92,11 +92,23 @@ def observe(env: Any, ctx: Any, kind: str, rules: str, seconds: float) -> None:
     """Count one span; sends the isolate's batch in the background when it is due. Never raises."""
     try:
         _recorder.observe(kind, rules, seconds * 1000)
-        if _recorder.due(_env_int(env, "LATENCY_BATCH_MS", DEFAULT_BATCH_MS),
-                         _env_int(env, "LATENCY_BATCH_COUNT", DEFAULT_BATCH_COUNT)):
+        if _recorder.due(*_batch_limits(env)):
             _send_later(env, ctx, _recorder.take())
     except Exception as exc:   # measuring must never change an answer
         log.warning("latency: not recorded: %s", exc)
+
+
+_limits: tuple[int, int] | None = None
+
+
+def _batch_limits(env: Any) -> tuple[int, int]:
+    """(LATENCY_BATCH_MS, LATENCY_BATCH_COUNT), read once per isolate: vars change only with a
+    deploy, which starts new isolates, and env reads cost CPU on every request on Pyodide."""
+    global _limits
+    if _limits is None:
+        _limits = (_env_int(env, "LATENCY_BATCH_MS", DEFAULT_BATCH_MS),
+                   _env_int(env, "LATENCY_BATCH_COUNT", DEFAULT_BATCH_COUNT))
+    return _limits
 
 
 def _env_int(env: Any, name: str, default: int) -> int:
