@@ -8,6 +8,7 @@ from typing import Iterator
 import pytest
 
 from tests.conftest import free_port
+from tests.gateway.support import SECRETS
 from tests.integrations.conftest import QUOTA_EXCEEDED, fetch
 from tests.integrations.gateways import LAUNCHERS
 from tests.integrations.programs import Program
@@ -104,3 +105,15 @@ def test_an_unreachable_tollgate_fails_closed(tmp_path, origin, name, status):
         before = origin.count()
         got = fetch(server.url, "GET", "/v1/items", {"X-Api-Key": "zoe"})
     assert got.status == status and origin.count() == before
+
+
+def test_keyless_clients_are_counted_by_their_address_whatever_x_forwarded_for_says(gateway, decision_service):
+    # The gateway puts the client's own address in X-Forwarded-For (Tollgate's "xff" source):
+    # forged values change nothing. Only this test sends keyless requests, all from 127.0.0.1,
+    # through both gateways: start from an empty bucket (admin API).
+    reset = fetch(decision_service.url, "DELETE", "/__tollgate/admin/clients/ip%3A127.0.0.1",
+                  {"Authorization": f"Bearer {SECRETS['ADMIN_TOKEN']}"})
+    assert reset.status == 200, reset
+    statuses = [fetch(gateway.url, "GET", "/v1/items", {"X-Forwarded-For": f"198.51.100.{i}"}).status
+                for i in range(11)]
+    assert statuses == [201] * 10 + [429]
