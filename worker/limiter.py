@@ -116,8 +116,10 @@ def _closed_rule(resolution: Resolution) -> str | None:
 def is_overloaded(exc: BaseException) -> bool:
     """Cloudflare marks a Durable Object error caused by too many queued requests with
     `.overloaded = true` (developers.cloudflare.com/durable-objects/best-practices/error-handling/:
-    "should not be retried"); on Pyodide the JS error sits behind the Python exception
-    (`js_error`). The property, never the message text, is what counts."""
+    "should not be retried"). On Pyodide the caller gets a `JsException`, a JsProxy of the
+    JS error (pyodide 314 `_pyodide/_core_docs.py`: `class JsException(JsProxy, Exception)`),
+    so `.overloaded` reads the JS property; `js_error` is checked too, for older wrappers.
+    The property, never the message text, is what counts."""
     for err in (exc, getattr(exc, "js_error", None)):
         if err is not None and getattr(err, "overloaded", None) is True:
             return True
