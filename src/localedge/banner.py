@@ -68,6 +68,7 @@ def render(config: EdgeConfig, env_values: dict[str, Any], url: str, state_dir: 
     h = " ".join(shlex.quote(a) for a in ident)
     out += ["", "Try:",
             f"  curl -i {h} '{url}/v1/search?q=hello'",
-            f"  curl -s {h} -o /dev/null -w '%{{http_code}} ' '{url}/v1/items?[1-{burst_n}]'; echo   # a burst: ends in 429s",
+            f"  curl -s -Z --parallel-max 20 {h} -o /dev/null -w '%{{http_code}} ' '{url}/v1/items?[1-{burst_n}]'; echo"
+            "   # a burst: 429s once the burst is spent",
             f"  curl -i {h} '{url}/__tollgate/allow'", ""]
     return "\n".join(out)
