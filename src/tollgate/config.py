@@ -12,6 +12,7 @@ import re
 from typing import Any, Mapping, NamedTuple
 
 from src.tollgate.algorithms import ALGORITHMS, GCRA, Limit
+from src.tollgate.costs import METHOD_TOKEN, RouteCost, impossible_costs, is_int, parse_costs
 from src.tollgate.identity import DEFAULT_IPV6_PREFIX, Identity, IdentityError, Source, parse_source
 from src.tollgate.rates import parse_rate
 from src.tollgate.rules import MATCH_ALL, Match, Rule
@@ -19,8 +20,6 @@ from src.tollgate.rules import MATCH_ALL, Match, Rule
 DEFAULT_IDENTITY = ("header:x-api-key", "bearer", "ip")
 DEFAULT_MAX_COST = 1000
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-# RFC 9110 section 9.1: a method is a token (tchar+), extension methods (PURGE, PROPFIND) included.
-_METHOD_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _TOP_KEYS = ("identity", "trust_forwarded_for", "ipv6_prefix", "partition_key", "legacy_headers", "max_cost",
              "rules", "costs", "overrides")
 _RULE_KEYS = ("name", "limit", "algorithm", "burst", "match", "shadow", "on_error")
@@ -35,12 +34,6 @@ class ConfigError(ValueError):
     def __init__(self, errors: list[str]) -> None:
         self.errors = list(errors)
         super().__init__("\n".join(self.errors))
-
-
-class RouteCost(NamedTuple):
-    method: str | None
-    match: Match
-    cost: int
 
 
 class Resolution(NamedTuple):
@@ -93,11 +86,11 @@ def parse_config(raw: Any, path: str = "TOLLGATE") -> Config:
     legacy = _bool(raw, "legacy_headers", False, path, errors)
     partition = _bool(raw, "partition_key", False, path, errors)
     max_cost = raw.get("max_cost", DEFAULT_MAX_COST)
-    if not _is_int(max_cost) or max_cost < 1:
+    if not is_int(max_cost) or max_cost < 1:
         errors.append(f"{path}.max_cost: expected a positive integer, got {max_cost!r}")
         max_cost = DEFAULT_MAX_COST
     ipv6_prefix = raw.get("ipv6_prefix", DEFAULT_IPV6_PREFIX)
-    if not _is_int(ipv6_prefix) or not 16 <= ipv6_prefix <= 128:
+    if not is_int(ipv6_prefix) or not 16 <= ipv6_prefix <= 128:
         errors.append(f"{path}.ipv6_prefix: expected a prefix length 16..128 (64: one IPv6 subscriber; "
                       f"128: every address apart), got {ipv6_prefix!r}")
         ipv6_prefix = DEFAULT_IPV6_PREFIX
@@ -109,7 +102,7 @@ def parse_config(raw: Any, path: str = "TOLLGATE") -> Config:
     declared = {item.get("name") for item in raw_rules
                 if isinstance(item, Mapping) and isinstance(item.get("name"), str)}
     overrides = _overrides(raw.get("overrides", {}), rules, declared, ipv6_prefix, f"{path}.overrides", errors)
-    _impossible_costs(costs, rules, overrides, path, errors)
+    impossible_costs(costs, rules, overrides, path, errors)
     if errors:
         raise ConfigError(errors)
     return Config(identity, rules, costs, overrides, legacy, max_cost, ipv6_prefix, partition)
@@ -180,7 +173,7 @@ def _rule(item: Any, where: str, errors: list[str]) -> Rule | None:
     if burst is not None:
         if algorithm != GCRA:
             errors.append(f"{where}.burst: only the gcra algorithm has a burst ({algorithm} counts whole windows)")
-        elif not _is_int(burst) or burst < 1:
+        elif not is_int(burst) or burst < 1:
             errors.append(f"{where}.burst: expected a positive integer, got {burst!r}")
     match = _match(item.get("match"), f"{where}.match", errors)
     shadow = _bool(item, "shadow", False, where, errors)
@@ -208,7 +201,7 @@ def _match(value: Any, where: str, errors: list[str]) -> Match:
             methods = None
         else:
             for m in methods:
-                if not _METHOD_TOKEN.match(m):
+                if not METHOD_TOKEN.match(m):
                     errors.append(f"{where}.methods: {m!r} is not an HTTP method (a token such as GET or PURGE)")
     paths = value.get("paths")
     if paths is not None:
@@ -226,55 +219,7 @@ def _costs(value: Any, where: str, errors: list[str]) -> tuple[RouteCost, ...]:
     if not isinstance(value, Mapping):
         errors.append(f'{where}: expected a table such as {{ "POST /v1/search" = 5 }}, got {_kind(value)}')
         return ()
-    out = []
-    for key, cost in value.items():
-        method, _, pattern = str(key).strip().rpartition(" ")
-        method = method.strip().upper() or None
-        if method == "*":
-            method = None
-        if method is not None and not _METHOD_TOKEN.match(method):
-            errors.append(f'{where}."{key}": {method!r} is not an HTTP method (expected "METHOD /path" or "/path")')
-            continue
-        if not pattern.startswith("/"):
-            errors.append(f'{where}."{key}": expected "METHOD /path*" or "/path*"')
-            continue
-        if not _is_int(cost) or cost < 1:
-            errors.append(f'{where}."{key}": expected a positive integer cost, got {cost!r}')
-            continue
-        out.append(RouteCost(method, Match(None, (pattern,)), cost))
-    return tuple(out)
-
-
-def _impossible_costs(costs: tuple[RouteCost, ...], rules: tuple[Rule, ...],
-                      overrides: Mapping[str, tuple[tuple[Rule, ...], str | None]], path: str,
-                      errors: list[str]) -> None:
-    """A route cost above the capacity of an enforcing rule it can meet could never be admitted:
-    every such request would get a 400 its client cannot fix. Refused at load instead."""
-    base = set(rules)
-    for rc in costs:
-        label = f"{rc.method} {rc.match.paths[0]}" if rc.method else rc.match.paths[0]
-        for where, rule_set in [("", rules)] + [(f' for override "{k}"', v[0]) for k, v in overrides.items()]:
-            for rule in rule_set:
-                if where and rule in base:      # an override's unchanged rule: reported once, above
-                    continue
-                if rule.shadow or rc.cost <= rule.limit.capacity or not _may_meet(rule.match, rc):
-                    continue
-                errors.append(f'{path}.costs."{label}": cost {rc.cost} exceeds rule "{rule.name}"{where}, '
-                              f"which admits at most {rule.limit.capacity} at once (its burst or count): "
-                              "such a request could never be admitted")
-
-
-def _may_meet(match: Match, rc: RouteCost) -> bool:
-    """Whether some request can be counted by `match` and priced by `rc` (globs sampled both ways)."""
-    if match.methods is not None and rc.method is not None and rc.method not in match.methods:
-        return False
-    if match.paths is None:
-        return True
-    sample = rc.match.paths[0].replace("*", "x").replace("?", "x")
-    method = rc.method or next(iter(sorted(match.methods or ("GET",))))
-    if match.matches(method, sample):
-        return True
-    return any(rc.match.matches(method, p.replace("*", "x").replace("?", "x")) for p in match.paths)
+    return parse_costs(value, where, errors)
 
 
 def _overrides(value: Any, rules: tuple[Rule, ...], declared: set, ipv6_prefix: int, where: str,
@@ -336,7 +281,7 @@ def _override_limit(rule: Rule, setting: Any, where: str, errors: list[str]) -> 
     if burst is None:
         # keep the rule's burst-to-rate ratio: "20/second, burst 40" overridden to 100/second bursts 200
         burst = max(1, rate.count * rule.limit.burst // rule.limit.count)
-    elif rule.limit.algorithm != GCRA or not _is_int(burst) or burst < 1:
+    elif rule.limit.algorithm != GCRA or not is_int(burst) or burst < 1:
         errors.append(f"{where}.burst: expected a positive integer on a gcra rule, got {burst!r}")
         return None
     if rule.limit.algorithm != GCRA:
@@ -352,10 +297,6 @@ def _bool(table: Mapping, key: str, default: bool, where: str, errors: list[str]
         errors.append(f"{where}.{key}: expected true or false, got {value!r}")
         return default
     return value
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _unknown_keys(table: Mapping, known: tuple[str, ...], where: str, errors: list[str]) -> None:
