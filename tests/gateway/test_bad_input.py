@@ -210,8 +210,11 @@ def test_an_overloaded_bucket_denies_whatever_on_error_says(tmp_path):
         gateway = [asyncio.ensure_future(call(http, "GET", f"{edge.url}/v1/x", headers=who)) for _ in range(10)]
         allow = [asyncio.ensure_future(call(http, "GET", f"{edge.url}/__tollgate/allow", headers=who))
                  for _ in range(10)]
-        while ns.overloads < 16:                # 4 queue, 16 are refused at once
+        for _ in range(1000):                   # 4 queue, 16 are refused at once
+            if ns.overloads >= 16:
+                break
             await asyncio.sleep(0.01)
+        assert ns.overloads == 16, ns.overloads
         slot.lock.release()
         answers = await asyncio.gather(*gateway, *allow)
         statuses = [a[0] for a in answers]
