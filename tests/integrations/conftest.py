@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 from pathlib import Path
 from typing import Iterator, Mapping, NamedTuple
 
 import pytest
 
-from tests.conftest import EdgeProcess
+from tests.conftest import RUNTIMES, EdgeProcess
 from tests.gateway.support import SECRETS, Origin, write_config
 
 ALLOW_TOKEN = SECRETS["ALLOW_TOKEN"]
@@ -59,12 +60,23 @@ def origin() -> Iterator[Origin]:
         yield recording
 
 
-@pytest.fixture(scope="module")
-def decision_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EdgeProcess]:
-    """The repo's Worker with GATEWAY_RULES and no ORIGIN_URL: the gateway in front forwards."""
-    folder = tmp_path_factory.mktemp("tollgate")
+def _runtimes() -> list[str]:
+    """The runtimes the suite runs on (TOLLGATE_RUNTIMES narrows them, as for `runtime` tests)."""
+    wanted = os.environ.get("TOLLGATE_RUNTIMES", ",".join(RUNTIMES)).split(",")
+    return [r for r in RUNTIMES if r in wanted]
+
+
+@pytest.fixture(scope="module", params=_runtimes())
+def decision_service(request, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EdgeProcess]:
+    """The repo's Worker with GATEWAY_RULES and no ORIGIN_URL, on the local runtime and on real
+    workerd (the dry-run bundle): the gateway in front forwards."""
+    folder = tmp_path_factory.mktemp(f"tollgate-{request.param}")
     config = write_config(folder / "cfg", GATEWAY_RULES)
-    edge = EdgeProcess(config, folder / "state", origin="none").start()
+    if request.param == "workerd":
+        from tests.workerd_edge import WorkerdEdge
+        edge = WorkerdEdge(config, folder / "state", "none").start()
+    else:
+        edge = EdgeProcess(config, folder / "state", origin="none").start()
     try:
         yield edge
     finally:

@@ -30,7 +30,7 @@ def test_the_recorder_and_the_outbox_agree_on_the_layout():
     assert [latency.bucket_index(ms) for ms in (0.2, 1, 1.5, 10000, 10001)] == [0, 0, 1, 12, 13]
 
 
-def test_histograms_reach_the_metrics(tmp_path, edge_process):
+def test_histograms_reach_the_metrics(tmp_path, edge_process, runtime):
     config = write_config(tmp_path / "cfg", RULES, {"LATENCY_BATCH_MS": "0", "OUTBOX_SHARDS": "2"})
     with Origin() as origin:
         edge = edge_process(config, tmp_path / "state", origin=origin.url)

@@ -68,7 +68,7 @@ def alert_names(alertmanager_url: str) -> dict[str, dict]:
     return {a["labels"]["alertname"]: a for a in get_json(f"{alertmanager_url}/api/v2/alerts")}
 
 
-def test_a_429_spike_through_the_gateway_fires_the_alert_in_alertmanager(tmp_path, edge_process):
+def test_a_429_spike_through_the_gateway_fires_the_alert_in_alertmanager(tmp_path, edge_process, runtime):
     config = write_config(tmp_path / "cfg", SPIKE_RULES, {"SNAPSHOT_DELAY_MS": "200", "OUTBOX_SHARDS": "2"})
     with Origin() as origin:
         edge = edge_process(config, tmp_path / "state", origin=origin.url)

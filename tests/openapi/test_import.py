@@ -130,7 +130,7 @@ def test_the_command_works_as_the_readme_says(tmp_path):
     assert out.stdout.startswith("[vars.TOLLGATE]\n")
 
 
-def test_the_worker_serves_the_imported_rules(tmp_path, capsys, edge_process):
+def test_the_worker_serves_the_imported_rules(tmp_path, capsys, edge_process, runtime):
     from tests.gateway.support import write_config
     from tests.integrations.conftest import fetch
     tollgate, _ = imported(capsys, "shop.yaml")
