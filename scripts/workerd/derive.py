@@ -28,10 +28,6 @@ DEV_PYTHON_FLAGS = ["python_workers", "python_workers_development",
                     "no_python_workers_20250116", "no_python_workers_20260610"]
 
 
-def _absolute(base: Path, value: str) -> str:
-    return str((base / os.path.expanduser(value)).resolve())
-
-
 def local_flags(flags: list[str]) -> list[str]:
     """The operator's flags with the Python ones swapped for the development bundle's
     (a JavaScript Worker's flags are left as they are)."""
@@ -41,23 +37,21 @@ def local_flags(flags: list[str]) -> list[str]:
     return kept + DEV_PYTHON_FLAGS
 
 
-def derive(config: Path, folder: Path, *, origin: str | None, drop_origin: bool,
-           main: Path | None = None, base_dir: Path | None = None) -> Path:
+def derive(config: Path, folder: Path, *, origin: str | None, drop_origin: bool, main: Path, base_dir: Path,
+           migrations: dict[str, Path]) -> Path:
     """Write folder/wrangler.toml for wrangler dev on our workerd; returns its path.
 
     `origin` replaces ORIGIN_URL; `drop_origin` removes it (the decision service);
-    `main`/`base_dir` point at another bundle root (tests serve the dry-run bundle).
+    `main`, `base_dir` and each D1 binding's `migrations` folder come resolved (the
+    config's own, the repo's for a rules-only config, or a dry-run bundle's).
     """
     raw: dict[str, Any] = tomllib.loads(config.read_text())
-    here = config.parent
-    raw["main"] = str(main) if main else _absolute(here, raw["main"])
-    if base_dir or "base_dir" in raw:
-        raw["base_dir"] = str(base_dir) if base_dir else _absolute(here, raw["base_dir"])
+    raw["main"], raw["base_dir"] = str(main), str(base_dir)
     raw["compatibility_flags"] = local_flags(list(raw.get("compatibility_flags", [])))
     raw.pop("build", None)
     for db in raw.get("d1_databases", []):
-        if "migrations_dir" in db:
-            db["migrations_dir"] = _absolute(here, db["migrations_dir"])
+        if db.get("binding") in migrations:
+            db["migrations_dir"] = str(migrations[db["binding"]])
     vars_ = raw.setdefault("vars", {})
     if drop_origin:
         vars_.pop("ORIGIN_URL", None)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import re
 import signal
 import socket
 import sys
@@ -49,10 +49,11 @@ def free_port(host: str) -> int:
         return s.getsockname()[1]
 
 
-def bundle_roots(args: argparse.Namespace, config: Path) -> tuple[Path | None, Path | None, Path]:
-    """(main, base_dir, python_modules) of what workerd serves."""
+def bundle_roots(args: argparse.Namespace, config) -> tuple[Path, Path, Path]:
+    """(main, base_dir, python_modules) of what workerd serves: the config's own (resolved as
+    scripts/dev resolves them), or a dry-run bundle's."""
     if args.bundle is None:
-        return None, None, ROOT / "python_modules"
+        return config.main, config.base_dir, ROOT / "python_modules"
     modules = args.bundle / "modules"   # the dry-run tree minus python_modules: see split_bundle
     return modules / "entry.py", modules, args.bundle / "python_modules"
 
@@ -130,48 +131,62 @@ def fire_cron(url: str):
     return fire
 
 
-async def serve(args: argparse.Namespace) -> int:
-    from src.localedge.banner import render
+def load_checked(args: argparse.Namespace, state: Path):
+    """The config as scripts/dev loads it, or the refusal text: the same checks (an invalid
+    Tollgate config, a changed IDENTITY_SECRET), then the [build] step."""
+    from src.localedge.__main__ import preflight
     from src.localedge.config import ConfigError, load_config
     from src.localedge.devvars import ensure_dev_vars
     from src.localedge.runtime import run_build
 
-    config_path = Path(args.config).resolve()
+    config_path = Path(args.config).expanduser().resolve()
     created = ensure_dev_vars(config_path) if config_path.is_file() else None
     if created is not None:
         print(f"created {created} with random secrets (edit it to choose your own)", flush=True)
     try:
-        config = load_config(config_path)
-        if not args.no_build and args.bundle is None:
+        config = load_config(config_path, project_root=ROOT)
+        refusal = preflight(config, state)
+        if refusal is None and not args.no_build and args.bundle is None:
             run_build(config)
         toolchain.require_tools()
     except (ConfigError, toolchain.ToolchainError, OSError) as exc:
-        print(f"scripts/dev --workerd: {exc}", file=sys.stderr)
-        return 2
+        return None, f"scripts/dev --workerd: {exc}"
+    return config, refusal
+
+
+def wrangler_dev_command(derived: Path, args: argparse.Namespace, port: int, persist: Path) -> list[str]:
+    return [str(toolchain.WRANGLER), "dev", "--config", str(derived), "--ip", args.host, "--port", str(port),
+            "--persist-to", str(persist), "--test-scheduled", "--inspector-port", str(free_port("127.0.0.1")),
+            "--show-interactive-dev-session=false", "--live-reload=false"]
+
+
+async def serve(args: argparse.Namespace) -> int:
     state = Path(args.state).resolve()
-    work = state / "workerd"
+    config, refusal = load_checked(args, state)
+    if refusal is not None:
+        print(refusal, file=sys.stderr)
+        return 2
+    work, log = state / "workerd", state / "workerd.log"
+    state.mkdir(parents=True, exist_ok=True)
     if args.bundle is not None:
         split_bundle(args.bundle)
-    main, base_dir, python_modules = bundle_roots(args, config_path)
+    main, base_dir, python_modules = bundle_roots(args, config)
     echo, origin, drop_origin, note = await start_origin(args)
-    derived = derive.derive(config_path, work / "config", origin=origin, drop_origin=drop_origin,
-                            main=main, base_dir=base_dir)
+    derived = derive.derive(config.path, work / "config", origin=origin, drop_origin=drop_origin, main=main,
+                            base_dir=base_dir,
+                            migrations={d.binding: d.migrations_dir for d in config.d1_databases if d.migrations_dir})
     derive.link_beside(derived.parent, "python_modules", python_modules)
     derive.link_beside(derived.parent, ".dev.vars", config.dev_vars_path)
     port = args.port or free_port(args.host)
     env = toolchain.wrangler_env(toolchain.workerd_wrapper(work))
-    cmd = [str(toolchain.WRANGLER), "dev", "--config", str(derived), "--ip", args.host, "--port", str(port),
-           "--persist-to", str(work / "persist"), "--test-scheduled", "--inspector-port", str(free_port("127.0.0.1")),
-           "--show-interactive-dev-session=false", "--live-reload=false"]
-    log = state / "workerd.log"
-    state.mkdir(parents=True, exist_ok=True)
     try:
         apply_d1_migrations(derived, work / "persist", env, log)
     except RuntimeError as exc:
         print(f"scripts/dev --workerd: {exc}", file=sys.stderr)
         await stop(None, echo)
         return 1
-    proc = await asyncio.create_subprocess_exec(*cmd, cwd=derived.parent, env=env, stdout=asyncio.subprocess.PIPE,
+    proc = await asyncio.create_subprocess_exec(*wrangler_dev_command(derived, args, port, work / "persist"),
+                                                cwd=derived.parent, env=env, stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL)
     try:
         await asyncio.wait_for(wait_ready(proc, log), timeout=120)
@@ -181,23 +196,29 @@ async def serve(args: argparse.Namespace) -> int:
         return 1
     url = f"http://{args.host}:{port}"
     if not args.quiet:
-        values = config.env_values()
-        if origin:
-            values["ORIGIN_URL"] = origin
-        elif drop_origin:
-            values.pop("ORIGIN_URL", None)
-        elif args.origin == "config":
-            note = f"{values.get('ORIGIN_URL', '(none)')} (from the config)"
-        print(workerd_banner(render(config, values, url, str(state), note), state), flush=True)
+        print(banner(config, args, origin, drop_origin, note, url, state), flush=True)
     print(f"workerd: listening on {url}", flush=True)
     return await run_until_stopped(proc, echo, config.crons if not args.no_crons else [], url, log)
+
+
+def banner(config, args: argparse.Namespace, origin: str | None, drop_origin: bool, note: str, url: str,
+           state: Path) -> str:
+    from src.localedge.banner import render
+    values = config.env_values()
+    if origin:
+        values["ORIGIN_URL"] = origin
+    elif drop_origin:
+        values.pop("ORIGIN_URL", None)
+    elif args.origin == "config":
+        note = f"{values.get('ORIGIN_URL', '(none)')} (from the config)"
+    return workerd_banner(render(config, values, url, str(state), note), state)
 
 
 def workerd_banner(text: str, state: Path) -> str:
     """scripts/dev's banner, with what is where on wrangler dev instead."""
     text = text.replace("Tollgate local edge:", "Tollgate on workerd (wrangler dev):", 1)
     text = text.replace("/__scheduled?", SCHEDULED + "?")
-    return text.replace(f"-> {state}/d1/", f"-> {state}/workerd/persist (miniflare) ")
+    return re.sub(rf"-> {re.escape(str(state))}/d1/\S+", f"-> {state}/workerd/persist (miniflare's SQLite)", text)
 
 
 async def run_until_stopped(proc, echo, crons: list[str], url: str, log: Path) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import shutil
 import signal
 import subprocess
@@ -66,3 +65,65 @@ def test_dev_workerd_serves_the_repo_config_and_the_banners_curl_lines_work(dev_
     assert len(statuses) == 80 and statuses.count("200") >= 40 and statuses.count("429") >= 20, statuses
     out = run(allow)
     assert re.match(r"HTTP/1.1 (200|429)", out) and "RateLimit:" in out, out
+
+
+RULES_ONLY = '''name = "my-rules"
+main = "build/edge/worker/entry.py"
+base_dir = "build/edge"
+compatibility_date = "2026-10-01"
+compatibility_flags = ["python_workers"]
+[build]
+command = "python3 scripts/stage_bundle.py"
+[[durable_objects.bindings]]
+name = "BUCKETS"
+class_name = "ClientBucket"
+[[durable_objects.bindings]]
+name = "OUTBOX"
+class_name = "SnapshotOutbox"
+[[migrations]]
+tag = "v1"
+new_sqlite_classes = ["ClientBucket", "SnapshotOutbox"]
+[vars.TOLLGATE]
+identity = ["header:x-api-key"]
+[[vars.TOLLGATE.rules]]
+name = "tiny"
+limit = "%s"
+algorithm = "fixed_window"
+'''
+
+
+def _dev(config: Path, state: Path) -> subprocess.CompletedProcess | subprocess.Popen:
+    return subprocess.Popen([str(ROOT / "scripts" / "dev"), "--workerd", "--config", str(config), "--port", "0",
+                             "--state", str(state), "--no-crons", "--origin", "none"], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                            env=toolchain.node_path_env())
+
+
+def test_an_operators_rules_file_elsewhere_runs_with_the_repos_worker_on_workerd(tmp_path):
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    (folder / "wrangler.toml").write_text(RULES_ONLY % "2/day")
+    proc = _dev(folder / "wrangler.toml", tmp_path / "state")
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("workerd: listening on "):
+                break
+        url = lines[-1].split("listening on ", 1)[1].strip()
+        codes = [run(f"curl -s -o /dev/null -w '%{{http_code}} ' -H 'x-api-key: a' '{url}/__tollgate/allow'")
+                 for _ in range(3)]
+        assert codes == ["200 ", "200 ", "429 "], (codes, "".join(lines[-30:]))
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+
+
+def test_an_invalid_config_refuses_to_start_on_workerd_too(tmp_path):
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "wrangler.toml").write_text(RULES_ONLY % "100/minnute")
+    proc = _dev(folder / "wrangler.toml", tmp_path / "state")
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 2, out
+    assert "TOLLGATE.rules[0].limit" in out and "minute" in out and "listening" not in out, out
