@@ -1,6 +1,6 @@
-"""Fixtures shared by every test area: free loopback ports and the local edge
-runtime (`python -m src.localedge`) as a child process that a test can stop,
-SIGKILL and restart on the same state folder.
+"""Fixtures shared by every test area: free loopback ports, the runtime parameter
+(local CPython runtime or real workerd), and the edge as a child process that a
+test can stop, SIGKILL and restart on the same state folder (tests/edge_process.py).
 
 Generic on purpose: the config, the state folder and the origin are the
 caller's; nothing here knows about rules or routes.
@@ -8,15 +8,13 @@ caller's; nothing here knows about rules or routes.
 from __future__ import annotations
 
 import os
-import signal
 import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+
+from tests.edge_process import EdgeProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,60 +24,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-class EdgeProcess:
-    """`python -m src.localedge` serving one wrangler.toml on a free loopback port."""
-
-    def __init__(self, config: Path, state: Path, origin: str = "config", extra_args: tuple[str, ...] = (),
-                 startup_timeout_s: float = 30.0, launcher: tuple[str, ...] = ("-m", "src.localedge")) -> None:
-        self.config, self.state, self.origin = Path(config), Path(state), origin
-        self.extra_args = extra_args
-        self.launcher = launcher
-        self.banner: list[str] = []   # stdout lines printed before "listening on"
-        self.startup_timeout_s = startup_timeout_s
-        self.proc: subprocess.Popen | None = None
-        self.url = ""
-        self.log_path = self.state.parent / f"{self.state.name}-edge.log"
-
-    def start(self) -> "EdgeProcess":
-        cmd = [sys.executable, *self.launcher, "--config", str(self.config), "--state", str(self.state),
-               "--port", "0", "--origin", self.origin, "--quiet", "--no-build", "--no-crons", *self.extra_args]
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=log,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        log.close()
-        deadline = time.monotonic() + self.startup_timeout_s
-        assert self.proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline().decode(errors="replace")
-            if not line:
-                break
-            if "listening on " in line:
-                self.url = line.strip().rsplit("listening on ", 1)[1]
-                return self
-            self.banner.append(line.rstrip("\n"))
-        self.kill()
-        raise RuntimeError(f"local runtime did not start: {self.log_text()[-3000:]}")
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown code runs, as when a machine dies."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        if self.proc is not None and self.proc.stdout is not None:
-            self.proc.stdout.close()
 
 
 RUNTIMES = ("local", "workerd")
