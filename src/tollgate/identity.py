@@ -16,7 +16,10 @@ from typing import Mapping, NamedTuple
 
 MAX_IDENTITY_LENGTH = 256
 DEFAULT_IPV6_PREFIX = 64
-SOURCE_HELP = 'expected "header:<name>", "bearer", "ip" or "xff"'
+SOURCE_HELP = 'expected "header:<name>", "bearer", "jwt:<claim>", "ip" or "xff"'
+# The kind `identify` gives a JWT bearer token before its signature is checked: the Worker's
+# identity step (worker/identity_step.py) verifies it and replaces it with `jwt:<claim value>`.
+UNVERIFIED_JWT = "unverified-jwt"
 
 
 class IdentityError(ValueError):
@@ -24,8 +27,9 @@ class IdentityError(ValueError):
 
 
 class Identity(NamedTuple):
-    kind: str   # "key" (API key or bearer token) or "ip"
+    kind: str   # "key" (API key or bearer token), "ip", "jwt" (a verified claim), "unknown" (per IP)
     value: str
+    plan: str | None = None   # from a verified source (JWT claim, known-keys table): selects `plans.<name>`
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.value}"
@@ -45,12 +49,13 @@ class Identity(NamedTuple):
 
 
 class Source(NamedTuple):
-    kind: str           # "header", "bearer", "ip", "xff"
+    kind: str           # "header", "bearer", "jwt", "ip", "xff"
     header: str         # the request header it reads (lower case)
     ipv6_prefix: int = DEFAULT_IPV6_PREFIX      # ip, xff: IPv6 clients grouped by this network
+    claim: str = ""     # jwt: the verified claim that names the client ("sub")
 
     def __str__(self) -> str:
-        return {"header": f"header:{self.header}"}.get(self.kind, self.kind)
+        return {"header": f"header:{self.header}", "jwt": f"jwt:{self.claim}"}.get(self.kind, self.kind)
 
 
 def parse_source(text: str, trust_forwarded: bool = False, ipv6_prefix: int = DEFAULT_IPV6_PREFIX) -> Source:
@@ -65,6 +70,11 @@ def parse_source(text: str, trust_forwarded: bool = False, ipv6_prefix: int = DE
         return Source("header", name)
     if spec == "bearer":
         return Source("bearer", "authorization")
+    if spec.startswith("jwt:"):
+        claim = text.strip()[4:].strip()          # claim names are case-sensitive
+        if not claim or not claim.isascii() or not claim.isprintable() or " " in claim:
+            raise ValueError(f'"{text}" does not name a claim ({SOURCE_HELP})')
+        return Source("jwt", "authorization", claim=claim)
     if spec == "ip":
         return Source("ip", "cf-connecting-ip", ipv6_prefix)
     if spec == "xff":
@@ -106,6 +116,11 @@ def identify(headers: Mapping[str, str], sources: tuple[Source, ...]) -> Identit
             if not token:
                 continue                     # an empty credential is an absent one: next source
             return Identity("key", _check_key(token, "header authorization: bearer token"))
+        if kind == "jwt":
+            scheme, _, token = raw.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                continue
+            return Identity(UNVERIFIED_JWT, token.strip())   # verified by the Worker before any use
         if kind == "xff":
             raw = raw.split(",", 1)[0].strip()
         return Identity("ip", _ip_identity(_check_ip(raw, src.header), src.ipv6_prefix))
