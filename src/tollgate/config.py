@@ -14,6 +14,7 @@ from typing import Any, Mapping, NamedTuple
 from src.tollgate.algorithms import ALGORITHMS, GCRA, Limit
 from src.tollgate.costs import METHOD_TOKEN, RouteCost, impossible_costs, is_int, parse_costs
 from src.tollgate.identity import DEFAULT_IPV6_PREFIX, Identity, IdentityError, Source, parse_source
+from src.tollgate.identity_layers import NO_LAYERS, Layers, check_sources, parse_layers, rule_keys
 from src.tollgate.rates import parse_rate
 from src.tollgate.rules import MATCH_ALL, Match, Rule
 
@@ -21,8 +22,8 @@ DEFAULT_IDENTITY = ("header:x-api-key", "bearer", "ip")
 DEFAULT_MAX_COST = 1000
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _TOP_KEYS = ("identity", "trust_forwarded_for", "ipv6_prefix", "partition_key", "legacy_headers", "max_cost",
-             "rules", "costs", "overrides")
-_RULE_KEYS = ("name", "limit", "algorithm", "burst", "match", "shadow", "on_error")
+             "rules", "costs", "overrides", "plans", "known_keys", "jwt")
+_RULE_KEYS = ("name", "limit", "algorithm", "burst", "match", "shadow", "on_error", "key")
 _MATCH_KEYS = ("methods", "paths")
 _OVERRIDE_TABLE_KEYS = ("limit", "burst")
 _LIST = (list, tuple)          # TOML arrays arrive as lists; a JSON or Python caller may pass tuples
@@ -51,6 +52,9 @@ class Config(NamedTuple):
     max_cost: int
     ipv6_prefix: int = DEFAULT_IPV6_PREFIX       # IPv6 clients are grouped by this network
     partition_key: bool = False                  # send draft-11 `pk` (a pseudonym of the client)
+    plans: dict[str, tuple[tuple[Rule, ...], str | None]] = {}   # plan name -> as overrides (identity.plan)
+    layers: Layers = NO_LAYERS                   # known keys, JWT (src/tollgate/identity_layers.py)
+    rule_keys: dict[str, Source] = {}            # rule name -> the identity it counts per (`key = "ip"`)
 
     def cost_for(self, method: str, path: str) -> int:
         for rc in self.costs:
@@ -60,8 +64,10 @@ class Config(NamedTuple):
 
     def resolve(self, identity: Identity | None, method: str, path: str) -> Resolution:
         rules, blocked = self.rules, None
-        if identity is not None and self.overrides:
-            found = self.overrides.get(str(identity))
+        if identity is not None:
+            found = self.overrides.get(str(identity)) if self.overrides else None
+            if found is None and identity.plan is not None:   # an override for the client beats its plan
+                found = self.plans.get(identity.plan)
             if found is not None:
                 rules, blocked = found
         if blocked is not None:
@@ -102,10 +108,14 @@ def parse_config(raw: Any, path: str = "TOLLGATE") -> Config:
     declared = {item.get("name") for item in raw_rules
                 if isinstance(item, Mapping) and isinstance(item.get("name"), str)}
     overrides = _overrides(raw.get("overrides", {}), rules, declared, ipv6_prefix, f"{path}.overrides", errors)
-    impossible_costs(costs, rules, overrides, path, errors)
+    plans = {k[4:]: v for k, v in _overrides(raw.get("plans", {}), rules, declared, ipv6_prefix,
+                                             f"{path}.plans", errors).items()}   # "key:<plan>" -> "<plan>"
+    impossible_costs(costs, rules, {**overrides, **{f"plan:{k}": v for k, v in plans.items()}}, path, errors)
+    layers, keys = parse_layers(raw, path, errors), rule_keys(raw_rules, trust, ipv6_prefix, f"{path}.rules", errors)
+    check_sources(identity, keys, layers, path, errors)
     if errors:
         raise ConfigError(errors)
-    return Config(identity, rules, costs, overrides, legacy, max_cost, ipv6_prefix, partition)
+    return Config(identity, rules, costs, overrides, legacy, max_cost, ipv6_prefix, partition, plans, layers, keys)
 
 
 # ------------------------------------------------------------------ pieces
