@@ -26,8 +26,9 @@ def dry_run_bundle() -> Path:
 
 
 class WorkerdEdge(EdgeProcess):
-    """`scripts/dev --workerd` serving the dry-run bundle; `.url` once started. Its process
-    group holds the launcher, wrangler and both workerd processes: kill() ends them all."""
+    """`scripts/dev --workerd` serving the dry-run bundle as deployed (no preflight refusal: a
+    deployed Worker cannot refuse to start); `.url` once started. Its process group holds the
+    launcher, wrangler and both workerd processes: kill() ends them all."""
 
     what = "workerd"
 
@@ -36,7 +37,7 @@ class WorkerdEdge(EdgeProcess):
         self.log_path = self.state.parent / f"{self.state.name}-workerd.log"
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "scripts.workerd.dev", "--bundle", str(dry_run_bundle()),
+        return [sys.executable, "-m", "scripts.workerd.dev", "--bundle", str(dry_run_bundle()), "--as-deployed",
                 "--config", str(self.config), "--state", str(self.state), "--port", "0", "--origin", self.origin,
                 "--quiet", "--no-build", "--no-crons", *self.extra_args]
 

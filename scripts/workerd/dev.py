@@ -9,6 +9,9 @@ at each time of `[triggers] crons` (wrangler dev itself only offers the route).
 
 `--bundle DIR` serves a `wrangler deploy --dry-run --outdir DIR` bundle instead
 of the staged source tree: the tests use it to prove the bundle itself runs.
+`--as-deployed` skips the preflight refusals (an invalid config, a changed secret):
+a deployed Worker cannot refuse to start, so the tests of what it does then (fail
+closed with 503) use it.
 """
 from __future__ import annotations
 
@@ -37,9 +40,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     extra = argparse.ArgumentParser(add_help=False)
     extra.add_argument("--workerd", action="store_true")
     extra.add_argument("--bundle", type=Path, default=None)
+    extra.add_argument("--as-deployed", action="store_true")
     mine, rest = extra.parse_known_args(argv)
     args = local_args(rest)
     args.bundle = mine.bundle.resolve() if mine.bundle else None
+    args.as_deployed = mine.as_deployed
     return args
 
 
@@ -145,7 +150,7 @@ def load_checked(args: argparse.Namespace, state: Path):
         print(f"created {created} with random secrets (edit it to choose your own)", flush=True)
     try:
         config = load_config(config_path, project_root=ROOT)
-        refusal = preflight(config, state)
+        refusal = None if args.as_deployed else preflight(config, state)
         if refusal is None and not args.no_build and args.bundle is None:
             run_build(config)
         toolchain.require_tools()
