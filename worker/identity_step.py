@@ -1,0 +1,113 @@
+"""The identity step after `identify`: make sure the client did not mint its identity.
+
+- A JWT (`jwt:<claim>` source) is verified: signature (worker/jwt_verify.py), then
+  exp, nbf, iss, aud (src/tollgate/jwt_claims.py). The client becomes
+  `jwt:<claim value>`, with the `plan` claim selecting `[vars.TOLLGATE.plans.<plan>]`.
+  An invalid token is a 401 problem+json whose `reason` names what failed.
+- An API key (`key:` identity), when `[vars.TOLLGATE.known_keys]` is set, must be in
+  the D1 table (worker/known_keys.py). Unknown: 401, or with `unknown_keys = "per_ip"`
+  the shared `unknown:<client IP>` identity, so made-up keys from one address all
+  share one bucket and never get a fresh burst each.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+from src.tollgate import clock
+from src.tollgate.identity import (MAX_IDENTITY_LENGTH, UNVERIFIED_JWT, Identity, IdentityError, Source,
+                                   identify)
+from src.tollgate.identity_layers import JwtSettings
+from src.tollgate.jwt_claims import JwtError, Token, check_claims, claim_text, parse_token
+from worker import jwt_verify, known_keys
+from worker.platform import env_value
+from worker.replies import Reply, problem_reply
+
+log = logging.getLogger("tollgate.identity")
+UNKNOWN = "unknown"
+_verified: dict[str, tuple[Any, Token]] = {}   # token -> (the jwt settings, its Token): one signature check
+MAX_VERIFIED = 4096
+
+
+async def establish(settings: Any, env: Any, headers: Mapping[str, str], identity: Identity) -> Identity | Reply:
+    """The identity to count the request under, or the problem reply to send instead."""
+    config = settings.config
+    if identity.kind == UNVERIFIED_JWT:
+        return await verified_jwt(config, env, identity.value)
+    layer = config.layers.known_keys
+    if layer is None or identity.kind != "key":
+        return identity
+    try:
+        entry = await known_keys.lookup(env, layer, known_keys.secret_for(env, settings.identity_secret),
+                                        identity.value)
+    except known_keys.KeyStoreUnavailable as exc:
+        log.error("%s; refusing API keys until it answers", exc)
+        return problem_reply(503, "Key check unavailable", "The table of known API keys could not be read; "
+                             "try again shortly.", [("Retry-After", "1")])
+    if entry is not None:
+        return identity._replace(plan=entry.plan)
+    if layer.unknown_keys == "per_ip":
+        ip = client_ip(headers, config.ipv6_prefix)
+        if ip is not None:
+            return Identity(UNKNOWN, ip.value)
+    return problem_reply(401, "Unknown API key", "This API key is not known to the gateway (or was revoked).",
+                         reason="unknown_key")
+
+
+def client_ip(headers: Mapping[str, str], ipv6_prefix: int) -> Identity | None:
+    """The client's address as an `ip` identity (IPv6 per network), None when absent or malformed."""
+    try:
+        return identify(headers, (Source("ip", "cf-connecting-ip", ipv6_prefix),))
+    except IdentityError:
+        return None
+
+
+async def verified_jwt(config: Any, env: Any, token: str) -> Identity | Reply:
+    jwt = config.layers.jwt
+    claim = next((s.claim for s in config.identity if s.kind == "jwt"), "sub")
+    try:
+        cached = _verified.get(token)
+        parsed = cached[1] if cached is not None and cached[0] is jwt else None
+        if parsed is None:
+            parsed = parse_token(token, jwt.claims.algorithms)
+            await _check_signature(jwt, env, parsed)
+            if len(_verified) >= MAX_VERIFIED:
+                _verified.clear()
+            _verified[token] = (jwt, parsed)
+        check_claims(parsed.claims, jwt.claims, clock.now_ms())
+        value = claim_text(parsed.claims, claim)
+        if len(value) > MAX_IDENTITY_LENGTH or not value.isprintable():
+            raise JwtError("claim", f"the token's {claim} claim is not a usable identity")
+        plan = parsed.claims.get(jwt.plan_claim)
+    except JwtError as exc:
+        return problem_reply(401, "Invalid token", f"{exc}.",
+                             [("WWW-Authenticate", f'Bearer realm="tollgate", error="invalid_token"')],
+                             reason=exc.reason)
+    except _SecretMissing as exc:
+        log.error("%s", exc)
+        return problem_reply(503, "Token check unavailable", "The gateway cannot verify tokens right now.")
+    return Identity("jwt", value, plan if isinstance(plan, str) and plan else None)
+
+
+class _SecretMissing(Exception):
+    pass
+
+
+async def _check_signature(jwt: JwtSettings, env: Any, token: Token) -> None:
+    """JwtError unless one configured key verifies the signature."""
+    if token.alg == "HS256":
+        secret = env_value(env, jwt.secret_name or "")
+        if not isinstance(secret, str) or not secret:
+            raise _SecretMissing(f"jwt.secret names {jwt.secret_name}, which is not set")
+        candidates: list[Any] = [secret.encode()]
+    else:
+        kty = "RSA" if token.alg == "RS256" else "EC"
+        candidates = [k for k in jwt.jwks if k["kty"] == kty and k.get("alg", token.alg) == token.alg
+                      and (token.kid is None or k.get("kid") == token.kid)]
+        if not candidates:
+            which = f"kid {token.kid!r}" if token.kid is not None else f"an {token.alg} key"
+            raise JwtError("key", f"no configured key matches the token's {which} (a key from another issuer?)")
+    for key in candidates:
+        if await jwt_verify.verify_signature(token.alg, key, token.signing_input, token.signature):
+            return
+    raise JwtError("signature", "the token's signature does not verify")
