@@ -77,7 +77,7 @@ async def reserved(incoming: Incoming, path: str, query: str, settings: Settings
 
 async def proxy(incoming: Incoming, parts: Any, settings: Settings, env: Any, ctx: Any) -> Reply:
     started = latency.now()
-    identity = identify_client(settings, incoming.headers)
+    identity = await identify_client(settings, incoming.headers, env)
     if isinstance(identity, Reply):
         return identity
     method = incoming.method
@@ -90,7 +90,7 @@ async def proxy(incoming: Incoming, parts: Any, settings: Settings, env: Any, ct
         impossible = impossible_cost(resolution, resolution.cost)
         if impossible is not None:
             return impossible
-        outcome = await ask_bucket(env, ctx, settings, identity, resolution, resolution.cost)
+        outcome = await ask_bucket(env, ctx, settings, identity, resolution, resolution.cost, incoming.headers)
         verdict = outcome.verdict
         if verdict == DENIED:
             return denied_reply(outcome)

@@ -21,7 +21,7 @@ from src.tollgate.decision import Decision
 from src.tollgate.headers import overloaded, partition_key, quota_exceeded, ratelimit_headers
 from src.tollgate.identity import Identity, IdentityError, client_key, identify
 from src.tollgate.wire import decode_decision, encode_decide
-from worker import latency, metrics
+from worker import identity_step, latency, metrics, rule_buckets
 from worker.replies import HeaderList, Reply, problem_reply
 from worker.settings import Settings
 
@@ -38,8 +38,9 @@ class Outcome(NamedTuple):
     headers: HeaderList          # RateLimit-Policy / RateLimit (+ Retry-After when denied)
 
 
-def identify_client(settings: Settings, headers: dict[str, str]) -> Identity | Reply:
-    """The client's identity, or the 401/400 problem reply to send instead."""
+async def identify_client(settings: Settings, headers: dict[str, str], env: Any = None) -> Identity | Reply:
+    """The client's identity, or the 401/400 problem reply to send instead. A JWT is
+    verified and a key checked against the known keys here (worker/identity_step.py)."""
     sources = settings.config.identity
     try:
         identity = identify(headers, sources)
@@ -47,14 +48,18 @@ def identify_client(settings: Settings, headers: dict[str, str]) -> Identity | R
         return problem_reply(400, "Bad client identity", f"{exc}.")
     if identity is None:
         names = ", ".join(_describe(s) for s in sources)
-        extra = [("WWW-Authenticate", 'Bearer realm="tollgate"')] if any(s.kind == "bearer" for s in sources) else None
+        extra = ([("WWW-Authenticate", 'Bearer realm="tollgate"')]
+                 if any(s.kind in ("bearer", "jwt") for s in sources) else None)
         return problem_reply(401, "Client not identified", f"Send one of: {names}.", extra)
-    return identity
+    layers = settings.config.layers
+    if layers.jwt is None and layers.known_keys is None:
+        return identity
+    return await identity_step.establish(settings, env, headers, identity)
 
 
 def _describe(source: Any) -> str:
     return {"bearer": "Authorization: Bearer <token>", "ip": "a client IP (CF-Connecting-IP)",
-            "xff": "X-Forwarded-For"}.get(source.kind, f"header {source.header}")
+            "xff": "X-Forwarded-For", "jwt": "Authorization: Bearer <JWT>"}.get(source.kind, f"header {source.header}")
 
 
 def impossible_cost(resolution: Resolution, cost: int) -> Reply | None:
@@ -73,8 +78,17 @@ def blocked_reply(rule: str) -> Reply:
 
 
 async def ask_bucket(env: Any, ctx: Any, settings: Settings, identity: Identity, resolution: Resolution,
-                     cost: int) -> Outcome:
-    """One decision over `resolution.rules` (never empty) for `cost` units."""
+                     cost: int, headers: Any = None) -> Outcome:
+    """One decision over `resolution.rules` (never empty) for `cost` units. Rules with their
+    own `key` are decided in that identity's bucket first (worker/rule_buckets.py: needs `headers`)."""
+    if settings.config.rule_keys and headers is not None:
+        return await rule_buckets.ask_each(env, ctx, settings, identity, resolution, cost, headers)
+    return await ask_one_bucket(env, ctx, settings, identity, resolution, cost)
+
+
+async def ask_one_bucket(env: Any, ctx: Any, settings: Settings, identity: Identity, resolution: Resolution,
+                         cost: int) -> Outcome:
+    """One RPC to `identity`'s bucket over `resolution.rules`."""
     rules = resolution.rules
     key = client_key(settings.identity_secret, identity)
     try:

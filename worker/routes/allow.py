@@ -130,7 +130,7 @@ async def _decide(incoming: Incoming, path: str, query: str, settings: Settings,
     cost = requested_cost(incoming, settings, query, bare=not at_root and path == PREFIX)
     if isinstance(cost, Reply):
         return cost
-    identity = identify_client(settings, incoming.headers)
+    identity = await identify_client(settings, incoming.headers, env)
     if isinstance(identity, Reply):
         return identity
     resolution = settings.config.resolve(identity, method, original_path)
@@ -142,7 +142,7 @@ async def _decide(incoming: Incoming, path: str, query: str, settings: Settings,
     impossible = impossible_cost(resolution, cost)
     if impossible is not None:
         return impossible
-    outcome = await ask_bucket(env, ctx, settings, identity, resolution, cost)
+    outcome = await ask_bucket(env, ctx, settings, identity, resolution, cost, incoming.headers)
     if outcome.verdict == ALLOWED:
         return json_reply(200, ADMITTED_BODY, outcome.headers)
     status = DENY_STATUSES.get((incoming.headers.get("tollgate-deny-status") or "429").strip(), 429)
