@@ -34,6 +34,7 @@ from typing import Any
 
 from workers import DurableObject
 
+from durable_objects.outbox_recent import recent as _recent
 from durable_objects.sql import Sql, migrate
 from src.tollgate import clock
 from src.tollgate.snapshots import UsageRecord, decode_rows
@@ -236,6 +237,11 @@ class SnapshotOutbox(DurableObject):
         self.sql.run("INSERT INTO latency (kind, rules, bucket, value) VALUES (?, ?, ?, ?) "
                      "ON CONFLICT(kind, rules, bucket) DO UPDATE SET value = value + excluded.value",
                      kind, rules, bucket, n)
+
+    async def recent(self, args: str) -> str:
+        """`{"since_ms", "top"}`: usage per rule and the most-denied clients since then, from `seen`
+        (the dashboard page; durable_objects/outbox_recent.py)."""
+        return _recent(self.sql, args)
 
     async def stats(self) -> str:
         """Depth, oldest unflushed change, leased entries, counters and gauges."""
