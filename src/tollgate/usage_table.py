@@ -28,6 +28,9 @@ _TAIL = (" ON CONFLICT (client, rule, period_start) DO UPDATE SET allowed = excl
 
 CLIENT_RECORDS = f"SELECT {_COLUMNS} FROM usage WHERE client = ?"   # bind: the client key
 TOTALS = "SELECT rule, allowed, admitted, denied, shadow_denied FROM usage_totals ORDER BY rule"
+# bind: the first period_start counted (epoch ms); the dashboard's last 24 hours per rule (index usage_period)
+RECENT_TOTALS = ("SELECT rule, SUM(allowed) AS allowed, SUM(admitted) AS admitted, SUM(denied) AS denied, "
+                 "SUM(shadow_denied) AS shadow_denied FROM usage WHERE period_start >= ? GROUP BY rule ORDER BY rule")
 
 
 class UsageRowError(ValueError):
@@ -74,5 +77,5 @@ def records(result: Any) -> list[UsageRecord]:
 
 
 def totals(result: Any) -> dict[str, dict[str, int]]:
-    """Per rule {allowed, admitted, denied, shadow_denied} from a `TOTALS` result."""
-    return {str(r["rule"]): {c: int(r[c]) for c in COUNTERS} for r in result_rows(result)}
+    """Per rule {allowed, admitted, denied, shadow_denied} from a `TOTALS` or `RECENT_TOTALS` result."""
+    return {str(r["rule"]): {c: int(r[c] or 0) for c in COUNTERS} for r in result_rows(result)}

@@ -39,3 +39,8 @@ class UsageStore(Protocol):
     async def totals(self) -> dict[str, dict[str, int]] | None:
         """Per rule: allowed, admitted, denied, shadow_denied over everything stored; None if unreadable."""
         ...
+
+    async def recent_totals(self, since_ms: int) -> dict[str, dict[str, int]] | None:
+        """Per rule, as `totals`, over the accounting hours starting at or after `since_ms`; None if
+        the store cannot be read back (the HTTP sink)."""
+        ...

@@ -52,3 +52,7 @@ class D1Store:
 
     async def totals(self) -> dict[str, dict[str, int]] | None:
         return usage_table.totals(await self.db.prepare(usage_table.TOTALS).all())
+
+    async def recent_totals(self, since_ms: int) -> dict[str, dict[str, int]] | None:
+        stmt = self.db.prepare(usage_table.RECENT_TOTALS).bind(int(since_ms))
+        return usage_table.totals(await stmt.all())

@@ -106,3 +106,6 @@ class HttpSink:
 
     async def totals(self) -> None:
         return None  # write-only: totals live in the receiving system
+
+    async def recent_totals(self, since_ms: int) -> None:
+        return None  # write-only: the dashboard shows what the outbox shards counted instead
