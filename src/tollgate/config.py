@@ -15,6 +15,7 @@ from src.tollgate.algorithms import ALGORITHMS, GCRA, Limit
 from src.tollgate.costs import METHOD_TOKEN, RouteCost, impossible_costs, is_int, parse_costs
 from src.tollgate.identity import DEFAULT_IPV6_PREFIX, Identity, IdentityError, Source, parse_source
 from src.tollgate.identity_layers import NO_LAYERS, Layers, check_sources, parse_layers, rule_keys
+from src.tollgate.labels import LABEL_KEY, parse_label
 from src.tollgate.rates import parse_rate
 from src.tollgate.rules import MATCH_ALL, Match, Rule
 
@@ -55,6 +56,7 @@ class Config(NamedTuple):
     plans: dict[str, tuple[tuple[Rule, ...], str | None]] = {}   # plan name -> as overrides (identity.plan)
     layers: Layers = NO_LAYERS                   # known keys, JWT (src/tollgate/identity_layers.py)
     rule_keys: dict[str, Source] = {}            # rule name -> the identity it counts per (`key = "ip"`)
+    labels: dict[str, str] = {}                  # str(Identity) -> an override's `label` (the dashboard)
 
     def cost_for(self, method: str, path: str) -> int:
         for rc in self.costs:
@@ -107,7 +109,9 @@ def parse_config(raw: Any, path: str = "TOLLGATE") -> Config:
     raw_rules = raw.get("rules") if isinstance(raw.get("rules"), _LIST) else []
     declared = {item.get("name") for item in raw_rules
                 if isinstance(item, Mapping) and isinstance(item.get("name"), str)}
-    overrides = _overrides(raw.get("overrides", {}), rules, declared, ipv6_prefix, f"{path}.overrides", errors)
+    labels: dict[str, str] = {}
+    overrides = _overrides(raw.get("overrides", {}), rules, declared, ipv6_prefix, f"{path}.overrides", errors,
+                           labels)
     plans = {k[4:]: v for k, v in _overrides(raw.get("plans", {}), rules, declared, ipv6_prefix,
                                              f"{path}.plans", errors).items()}   # "key:<plan>" -> "<plan>"
     impossible_costs(costs, rules, {**overrides, **{f"plan:{k}": v for k, v in plans.items()}}, path, errors)
@@ -115,7 +119,8 @@ def parse_config(raw: Any, path: str = "TOLLGATE") -> Config:
     check_sources(identity, keys, layers, path, errors)
     if errors:
         raise ConfigError(errors)
-    return Config(identity, rules, costs, overrides, legacy, max_cost, ipv6_prefix, partition, plans, layers, keys)
+    return Config(identity, rules, costs, overrides, legacy, max_cost, ipv6_prefix, partition, plans, layers, keys,
+                  labels)
 
 
 # ------------------------------------------------------------------ pieces
@@ -233,7 +238,9 @@ def _costs(value: Any, where: str, errors: list[str]) -> tuple[RouteCost, ...]:
 
 
 def _overrides(value: Any, rules: tuple[Rule, ...], declared: set, ipv6_prefix: int, where: str,
-               errors: list[str]) -> dict[str, tuple[tuple[Rule, ...], str | None]]:
+               errors: list[str], labels: dict[str, str] | None = None
+               ) -> dict[str, tuple[tuple[Rule, ...], str | None]]:
+    """`labels`, when given, receives each override's optional `label` (overrides only, not plans)."""
     if not isinstance(value, Mapping):
         errors.append(f"{where}: expected a table keyed by client identity, got {_kind(value)}")
         return {}
@@ -253,6 +260,11 @@ def _overrides(value: Any, rules: tuple[Rule, ...], declared: set, ipv6_prefix: 
         blocked = None
         for rule_name, setting in table.items():
             spot = f"{here}.{rule_name}"
+            if rule_name == LABEL_KEY and labels is not None:   # reserved: a rule named "label" is not overridable
+                label = parse_label(setting, identity.value if identity.kind == "key" else None, spot, errors)
+                if label is not None:
+                    labels[str(identity)] = label
+                continue
             rule = by_name.get(rule_name)
             if rule is None and rule_name in declared:   # a rule with its own mistakes: check the value only
                 if setting not in ("unlimited", "blocked"):
