@@ -10,7 +10,7 @@ from src.tollgate.usage_table import result_rows
 LOOKUP = "SELECT plan FROM known_keys WHERE key_hash = ? AND revoked_ms IS NULL"
 ADD = ("INSERT INTO known_keys (key_hash, label, plan, created_ms, revoked_ms) VALUES (?, ?, ?, ?, NULL) "
        "ON CONFLICT (key_hash) DO UPDATE SET label = excluded.label, plan = excluded.plan, revoked_ms = NULL")
-REVOKE = "UPDATE known_keys SET revoked_ms = ? WHERE key_hash = ? AND revoked_ms IS NULL"
+REVOKE = "UPDATE known_keys SET revoked_ms = ? WHERE key_hash = ? AND revoked_ms IS NULL RETURNING key_hash"
 LIST = "SELECT key_hash, label, plan, created_ms, revoked_ms FROM known_keys ORDER BY created_ms, key_hash"
 
 
