@@ -16,6 +16,7 @@ verifying with it.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 try:            # Pyodide: the Workers runtime's WebCrypto
@@ -30,6 +31,7 @@ _IMPORT = {"HS256": {"name": "HMAC", "hash": "SHA-256"},
            "ES256": {"name": "ECDSA", "namedCurve": "P-256"}}
 _VERIFY = {"HS256": {"name": "HMAC"}, "RS256": {"name": "RSASSA-PKCS1-v1_5"},
            "ES256": {"name": "ECDSA", "hash": "SHA-256"}}
+log = logging.getLogger("tollgate.jwt")
 _keys: dict[tuple[str, str], Any] = {}
 MAX_KEYS = 256
 
@@ -45,7 +47,8 @@ async def verify_signature(alg: str, key: bytes | dict[str, str], signing_input:
         if _js_crypto is not None:
             return await _verify_webcrypto(alg, key, cache_key, signing_input, signature)
         return _verify_library(alg, key, cache_key, signing_input, signature)
-    except Exception:  # a key the platform refuses (wrong curve, bad modulus): the token cannot verify
+    except Exception as exc:  # a key the platform refuses (wrong curve, bad modulus): the token cannot verify
+        log.warning("%s key could not be used to verify: %s: %s", alg, type(exc).__name__, exc)
         return False
 
 
