@@ -118,9 +118,10 @@ def identify(headers: Mapping[str, str], sources: tuple[Source, ...]) -> Identit
             return Identity("key", _check_key(token, "header authorization: bearer token"))
         if kind == "jwt":
             scheme, _, token = raw.partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
-                continue
-            return Identity(UNVERIFIED_JWT, token.strip())   # verified by the Worker before any use
+            token = token.strip()
+            if scheme.lower() != "bearer" or token.count(".") != 2:
+                continue                     # not a JWT: an opaque token is the "bearer" source's
+            return Identity(UNVERIFIED_JWT, token)   # verified by the Worker before any use
         if kind == "xff":
             raw = raw.split(",", 1)[0].strip()
         return Identity("ip", _ip_identity(_check_ip(raw, src.header), src.ipv6_prefix))
