@@ -23,7 +23,7 @@ from worker.limiter import (ALLOWED, CLOSED, DENIED, OVERLOADED, UNCHECKED, ask_
                             closed_reply, denied_reply, identify_client, impossible_cost, overloaded_reply, rule_path)
 from worker.platform import Incoming, OriginTimeout, OriginUnreachable, env_value, fetch_origin, response
 from worker.replies import Reply, not_found, problem_reply
-from worker.routes import admin, allow, health, metrics_route
+from worker.routes import admin, allow, dashboard, health, metrics_route
 from worker.settings import Settings, SettingsError, load
 
 log = logging.getLogger("tollgate.gateway")
@@ -72,6 +72,8 @@ async def reserved(incoming: Incoming, path: str, query: str, settings: Settings
         return await metrics_route.handle_metrics(incoming.method, incoming.headers.get("authorization"), env)
     if path.startswith(admin.PREFIX):
         return await admin.handle_admin(incoming, path, settings, env, ctx)
+    if path == dashboard.PREFIX or path.startswith(dashboard.PREFIX + "/"):
+        return await dashboard.handle_dashboard(incoming, path, settings, env)
     return not_found(path)
 
 
