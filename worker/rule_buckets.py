@@ -80,7 +80,9 @@ async def ask_each(env: Any, ctx: Any, settings: Any, identity: Identity, resolu
         return limiter.Outcome(limiter.UNCHECKED, None, [])
     config = settings.config
     key = client_key(settings.identity_secret, identity)
-    decision = Decision(True, None, 0, tuple(results), {})
-    headers_out = ratelimit_headers(tuple(rules_all), decision.results, False, 0, config.legacy_headers,
-                                    partition_key(key) if config.partition_key else None)
+    order = {rule.name: i for i, rule in enumerate(resolution.rules)}      # headers in config order
+    pairs = sorted(zip(rules_all, results), key=lambda pair: order[pair[0].name])
+    decision = Decision(True, None, 0, tuple(r for _, r in pairs), {})
+    headers_out = ratelimit_headers(tuple(rule for rule, _ in pairs), decision.results, False, 0,
+                                    config.legacy_headers, partition_key(key) if config.partition_key else None)
     return limiter.Outcome(limiter.ALLOWED, decision, headers_out)
