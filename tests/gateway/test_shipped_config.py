@@ -16,7 +16,11 @@ def test_shipped_wrangler_toml_parses_into_settings():
     values = load_config(ROOT / "wrangler.toml", dev_vars=ROOT / ".dev.vars.example").env_values()
     settings = parse_settings(SimpleNamespace(**values, BUCKETS=object()))
     assert settings.origin == "https://api.example.com"
-    assert [r.name for r in settings.config.rules] == ["burst", "search", "daily"]
+    assert [r.name for r in settings.config.rules] == ["burst", "search", "daily", "per_ip"]
+    # the identity layers are on in the sample (issue 11): known keys per IP, JWT, a per-IP rule, a plan
+    layers = settings.config.layers
+    assert layers.known_keys.unknown_keys == "per_ip" and layers.jwt.secret_name == "JWT_SECRET"
+    assert str(settings.config.rule_keys["per_ip"]) == "ip" and "pro" in settings.config.plans
     assert settings.identity_secret and settings.admin_token and settings.allow_token
 
 

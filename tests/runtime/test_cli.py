@@ -131,7 +131,7 @@ def test_a_rules_file_elsewhere_runs_with_the_repos_worker_and_its_own_secrets(t
     config = _repo_config_elsewhere(tmp_path, lambda t: t.replace('limit = "20/second"', 'limit = "7/second"'))
     edge = processes(tmp_path / "state", config).start(timeout=90)
     with urllib.request.urlopen(f"{edge.url}/__tollgate/health", timeout=10) as r:
-        assert json.loads(r.read())["rules"] == 3
+        assert json.loads(r.read())["rules"] == 4
     req = urllib.request.Request(f"{edge.url}/__tollgate/allow", headers={"X-Api-Key": "alice"})
     with urllib.request.urlopen(req, timeout=10) as r:
         assert r.headers["RateLimit-Policy"].startswith('"burst";q=40;w=6'), "the copied file's 7/second"
