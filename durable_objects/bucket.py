@@ -10,7 +10,8 @@ The class is the table of contents; each job has its own module:
 - durable_objects/rule_store.py: schema, migrations, load and write of the rows;
 - durable_objects/outbox_pusher.py: pending changes, the alarm, the confirmation;
 - durable_objects/bucket_admin.py: inspect and reset;
-- durable_objects/restore.py: restore, SEED_FROM_STORE, charging restored usage.
+- durable_objects/restore.py: restore, SEED_FROM_STORE, charging restored usage;
+- durable_objects/lifecycle.py: an idle, confirmed bucket deletes itself (cleanup alarm, deleteAll).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from typing import Any
 from workers import DurableObject
 
 from durable_objects import bucket_admin, restore
+from durable_objects.lifecycle import Lifecycle
 from durable_objects.outbox_pusher import OutboxPusher
 from durable_objects.rule_store import RuleStore
 from durable_objects.sql import Sql
@@ -42,18 +44,40 @@ def _object_name(ctx: Any) -> str:
 class ClientBucket(DurableObject):
     def __init__(self, ctx: Any, env: Any) -> None:
         super().__init__(ctx, env)
-        self.sql = Sql(ctx.storage)
-        self.store = RuleStore(self.sql)
         self.client = _object_name(ctx)
-        self.pusher = OutboxPusher(self.store, ctx.storage, env, self.client)
-        self.seeder = restore.Seeder(self.store, env, self.client)
+        self._open()
+
+    def _open(self) -> None:
+        """Storage and its helpers; again after the bucket deleted its storage (lifecycle.py)."""
+        storage = self.ctx.storage
+        self.sql = Sql(storage)
+        self.store = RuleStore(self.sql)
+        self.pusher = OutboxPusher(self.store, storage, self.env, self.client)
+        self.seeder = restore.Seeder(self.store, self.env, self.client)
+        self.lifecycle = Lifecycle(self.sql, self.store, storage, self.env, self.client, self._wiped)
+        self.pusher.lifecycle = self.lifecycle
+        self.wiped = False
+
+    def _wiped(self) -> None:
+        # Tables are gone: build them on the next event (not now, or the object keeps storage).
+        self.wiped = True
+        self.seeder.checked = False     # routes the next decision through _warm_up
+
+    async def _warm_up(self) -> None:
+        """The first decision of this instance, or of a fresh bucket after a cleanup."""
+        self._awake()
+        await self.seeder.seed_if_asked()
+
+    def _awake(self) -> None:
+        if self.wiped:
+            self._open()
 
     # ---------------------------------------------------------------- decide (the request path)
     async def decide(self, payload: str) -> str:
         """One atomic decision over the given rules; JSON in and out (src/tollgate/wire.py)."""
         rules, cost = decode_decide(payload)
         if not self.seeder.checked:
-            await self.seeder.seed_if_asked()
+            await self._warm_up()
         store = self.store
         # --- read, decide, write: no await until the writes are done ---
         now = clock.now_ms()
@@ -68,6 +92,7 @@ class ClientBucket(DurableObject):
             store.forget()      # rows may be changed in memory and not in storage: read them again
             raise
         # --- then make sure the change leaves the object ---
+        self.lifecycle.note(rules)
         if changed:
             await self.pusher.ensure_alarm(now)
         return encode_decision(decision)
@@ -75,22 +100,28 @@ class ClientBucket(DurableObject):
     # ---------------------------------------------------------------- alarm: push to the outbox
     def pending(self) -> list[UsageRecord]:
         """Every change the outbox has not confirmed: dirty rows and closed periods."""
+        self._awake()
         return self.pusher.pending()
 
     async def alarm(self, alarm_info: Any = None) -> None:
+        self._awake()
         await self.pusher.push()
+        await self.lifecycle.after_alarm(bool(self.pusher.alarm_pending))
 
     # ---------------------------------------------------------------- admin
     async def inspect(self, payload: str | None = None) -> str:
         """State and usage per rule; with a decide payload (cost 0) also remaining/reset per rule."""
-        return bucket_admin.inspect(self.store, self.client, payload, clock.now_ms())
+        self._awake()
+        return bucket_admin.inspect(self.store, self.client, payload, clock.now_ms(), self.lifecycle.cleanup_at)
 
     async def reset(self) -> str:
         """Forget limiter state; usage counters (and their way to the store) are kept."""
+        self._awake()
         return bucket_admin.reset(self.store, self.client)
 
     # ---------------------------------------------------------------- restore
     def is_empty(self) -> bool:
+        self._awake()
         return self.store.is_empty()
 
     async def restore(self, payload: str = "") -> str:
@@ -99,4 +130,7 @@ class ClientBucket(DurableObject):
         `payload`: the client's store records (snapshots.encode_rows); empty means
         read them from the D1 store (USAGE_DB) directly. Refuses a non-empty bucket.
         """
-        return await restore.restore(self.store, self.env, self.client, payload)
+        self._awake()
+        answer = await restore.restore(self.store, self.env, self.client, payload)
+        await self.lifecycle.schedule()
+        return answer

@@ -17,10 +17,13 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"))
 
 
-def inspect(store: RuleStore, client: str, payload: str | None, now: int) -> str:
-    """State and usage per rule; with a decide payload (cost 0) also remaining/reset per rule."""
+def inspect(store: RuleStore, client: str, payload: str | None, now: int, cleanup_at: int | None = None) -> str:
+    """State and usage per rule; with a decide payload (cost 0) also remaining/reset per rule.
+    `cleanup_at`: when the idle bucket deletes itself (lifecycle.py), if scheduled."""
     rows = store.all_rows()
     out: dict[str, Any] = {"client": client, "now_ms": now, "rules": {}}
+    if cleanup_at is not None and rows:
+        out["cleanup_at_ms"] = cleanup_at
     for name, row in rows.items():
         out["rules"][name] = {
             "state": list(row.state) if row.state is not None else None,

@@ -156,6 +156,14 @@ class SnapshotOutbox(DurableObject):
             rec.client, rec.rule, rec.period_start_ms, rec.allowed, rec.admitted, rec.denied, rec.shadow_denied,
             rec.version, now, now)
 
+    async def holds(self, client: str) -> str:
+        """`{"entries": n}`: this client's usage not yet confirmed by the store (an idle bucket
+        deletes itself only at 0, durable_objects/lifecycle.py)."""
+        if not isinstance(client, str) or not client:
+            raise ValueError("holds: expected a client key")
+        n = self.sql.one("SELECT COUNT(*) AS n FROM entry WHERE client = ?", client)["n"]
+        return _dumps({"entries": n})
+
     # ------------------------------------------------------------ for the cron flush
     async def lease(self, args: str) -> str:
         """`{"limit": N, "lease_ms": M}` -> `{"lease": id, "rows": [...]}`, oldest first."""

@@ -26,6 +26,7 @@ class OutboxPusher:
         self.store, self.storage, self.env, self.client = store, storage, env, client
         self.alarm_pending: bool | None = None  # None: unknown, ask storage once
         self.retries = 0
+        self.lifecycle: Any = None  # durable_objects/lifecycle.py: tells a cleanup alarm from a retry
 
     def pending(self) -> list[UsageRecord]:
         """Every change the outbox has not confirmed: dirty rows and closed periods."""
@@ -35,7 +36,11 @@ class OutboxPusher:
         """After a change: an alarm SNAPSHOT_DELAY_MS from the first change, unless one is set."""
         if self.alarm_pending:
             return
-        if await get_alarm(self.storage) is None:
+        current = await get_alarm(self.storage)
+        # A push or retry alarm is never more than MAX_RETRY_DELAY_MS away; anything later (or
+        # the cleanup alarm, lifecycle.py) would hold the change back: replace it with a push.
+        if current is None or current > now + MAX_RETRY_DELAY_MS or (
+                self.lifecycle is not None and self.lifecycle.is_cleanup_alarm(current)):
             await set_alarm(self.storage, now + snapshot_delay_ms(self.env))
         self.alarm_pending = True
 

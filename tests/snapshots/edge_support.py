@@ -69,6 +69,27 @@ async def wait_for(predicate, timeout_s: float = 30.0, what: str = "condition") 
         await asyncio.sleep(0.02)
 
 
+async def pushes_done(e: Any) -> bool:
+    """Every bucket's push has run and been confirmed. What alarms remain are idle buckets'
+    cleanup alarms (durable_objects/lifecycle.py): each such bucket has nothing pending."""
+    from src.localedge.durable.namespace import DurableObjectId
+    pending = e.alarms.pending()
+    if any(at <= clock_now() + 1000 for at in pending.values()):
+        return False                    # a push (SNAPSHOT_DELAY_MS here: 20 ms) or an early retry
+    buckets = e.env.BUCKETS
+    stubs = []
+    for (cls, hex_id) in pending:
+        if cls != "ClientBucket":
+            return False
+        stubs.append(buckets.get(DurableObjectId(hex_id, buckets.alarms_name(hex_id))))
+    return not any(json.loads(text)["unsent"] for text in await asyncio.gather(*(s.inspect() for s in stubs)))
+
+
+def clock_now() -> int:
+    from src.tollgate import clock
+    return clock.now_ms()
+
+
 def store_totals(db: Any) -> dict[str, tuple[int, int, int, int]]:
     rows = db.rows("SELECT rule, SUM(allowed) a, SUM(admitted) c, SUM(denied) d, SUM(shadow_denied) s "
                    "FROM usage GROUP BY rule")
@@ -107,5 +128,5 @@ async def decide(env: Any, ledger: Ledger, client: str, rules: tuple, cost: int 
     return d
 
 
-__all__ = ["SECRETS", "snapshot_config", "edge", "rules_of", "outbox_depth", "wait_for",
+__all__ = ["SECRETS", "snapshot_config", "edge", "rules_of", "outbox_depth", "wait_for", "pushes_done",
            "store_totals", "Ledger", "decide"]

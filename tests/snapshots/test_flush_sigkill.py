@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 
 from tests.conftest import EdgeProcess
-from tests.snapshots.edge_support import Ledger, decide, edge, outbox_depth, rules_of, snapshot_config
+from tests.snapshots.edge_support import Ledger, decide, pushes_done, edge, outbox_depth, rules_of, snapshot_config
 
 RULES = rules_of()[:2]
 CLIENTS = 600
@@ -53,7 +53,7 @@ def test_sigkill_in_the_middle_of_a_flush_then_restart_totals_stay_exact(tmp_pat
                                        for j in range(i, i + 100) for _ in range(1 + j % 4)))
 
             async def done():
-                return not e.alarms.pending()
+                return await pushes_done(e)
             while not await done():
                 await asyncio.sleep(0.02)
             return await outbox_depth(e.env)

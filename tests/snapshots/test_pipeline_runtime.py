@@ -12,7 +12,7 @@ import urllib.request
 
 from src.tollgate import clock
 from durable_objects.outbox import SnapshotOutbox
-from tests.snapshots.edge_support import (SECRETS, Ledger, decide, edge, outbox_depth, rules_of, store_totals,
+from tests.snapshots.edge_support import (SECRETS, Ledger, decide, edge, pushes_done, outbox_depth, rules_of, store_totals,
                                           wait_for)
 from tests.snapshots.sink_receiver import Receiver
 
@@ -49,7 +49,7 @@ async def random_traffic(env, ledger: Ledger, clients: int, requests: int, seed:
 async def settled(e) -> None:
     """Every bucket's alarm has run and confirmed its push to the outbox."""
     async def done():
-        return not e.alarms.pending()
+        return await pushes_done(e)
     await wait_for(done, what="bucket alarms to push their snapshots")
 
 

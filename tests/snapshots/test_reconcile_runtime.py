@@ -10,7 +10,7 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.snapshots.edge_support import SECRETS, edge, wait_for
+from tests.snapshots.edge_support import SECRETS, edge, pushes_done, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CRON = "*/5 * * * *"
@@ -35,7 +35,7 @@ async def allow(url: str, key: str, n: int) -> list[int]:
 
 async def settle_and_flush(e) -> None:
     async def done():
-        return not e.alarms.pending()
+        return await pushes_done(e)
     await wait_for(done, what="bucket alarms")
     await e.scheduled(CRON)
 

@@ -43,6 +43,16 @@ class FakeStorage:
     async def deleteAlarm(self) -> None:
         self.alarm = None
 
+    async def deleteAll(self) -> None:
+        """Every table dropped and the alarm deleted (compatibility date 2026-02-24 and later)."""
+        for (name,) in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+            self.db.execute(f'DROP TABLE "{name}"')
+        self.alarm = None
+        self.wiped = getattr(self, "wiped", 0) + 1
+
+    def tables(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+
     def writes(self) -> list[str]:
         return [q for q in self.log if q.split()[0].upper() in ("INSERT", "UPDATE", "DELETE")]
 

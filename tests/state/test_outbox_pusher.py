@@ -7,7 +7,7 @@ from src.tollgate.snapshots import shard_for, shard_name
 from src.tollgate.usage import ACCOUNTING_PERIOD_MS
 from src.tollgate.wire import encode_decide
 from tests.state.fakes import FakeStorage, make_bucket
-from tests.state.support import BURST, MINUTE, T0, Clock, decide, run
+from tests.state.support import BURST, MINUTE, PERIOD0, T0, Clock, decide, run
 
 
 def test_alarm_is_set_after_a_change_and_pushes_a_snapshot_to_the_clients_shard():
@@ -21,7 +21,9 @@ def test_alarm_is_set_after_a_change_and_pushes_a_snapshot_to_the_clients_shard(
     shard = b.env.OUTBOX.objects[shard_name(shard_for("client-a", 4))]
     entries = shard.sql.rows("SELECT rule, allowed, version FROM entry ORDER BY rule")
     assert [(e["rule"], e["allowed"], e["version"]) for e in entries] == [("burst", 1, 1), ("minute", 1, 1)]
-    assert b.pending() == [] and b.ctx.storage.alarm is None
+    assert b.pending() == []
+    # what is left is the cleanup alarm, at the end of the accounting hour (lifecycle.py)
+    assert b.ctx.storage.alarm == PERIOD0 + ACCOUNTING_PERIOD_MS == b.lifecycle.cleanup_at
 
 
 def test_outbox_down_keeps_the_change_and_rearms_the_alarm():
