@@ -18,7 +18,7 @@ from pathlib import Path
 
 from src.tollgate.identity import Identity, client_key
 from src.tollgate.quantiles import quantile
-from tests.gateway.support import ROOT, SECRETS, call, run_scenario, scheduled_path
+from tests.gateway.support import ROOT, SECRETS, Origin, call, run_scenario, scheduled_path
 from tests.gateway.test_usage_flow import eventually, metrics
 from worker import latency
 
@@ -162,3 +162,68 @@ def test_dashboard_login_then_the_page_shows_the_stores_numbers(tmp_path, runtim
         await asyncio.to_thread(_browse, url, tmp_path, got, want)
 
     run_scenario(tmp_path, TOLLGATE, scenario, vars=VARS, d1=True)
+
+
+def test_with_the_http_store_the_page_shows_the_outbox_and_says_the_store_is_write_only(tmp_path, runtime):
+    """The HTTP sink cannot be read back: the store columns are empty, the outbox's counts are there."""
+    with Origin() as sink:
+        vars = {**VARS, "SNAPSHOT_STORE": "http", "SNAPSHOT_SINK_URL": f"{sink.url}/usage"}
+        secrets = {**SECRETS, "SNAPSHOT_SINK_SECRET": "test-sink-secret"}
+
+        async def scenario(edge, origin, http):
+            url = edge.url
+            answers = []
+            for client in PLAN[:10]:
+                status, _, _ = await call(http, "GET", f"{url}/v1/items", headers={"X-Api-Key": client})
+                answers.append((client, status))
+            want = _expected(answers)
+
+            async def outboxed():
+                status, _, body = await call(http, "GET", f"{url}{PAGE}/data", headers=ADMIN)
+                d = json.loads(body)
+                o = d["rules"][0]["outbox"]
+                return d if (o["allowed"], o["denied"]) == (want["allowed"], want["denied"]) else None
+            got = await eventually(outboxed, "the snapshots in the outbox")
+            assert got["store"] == {"kind": "http", "readable": False, "error": None}
+            assert [r["store"] for r in got["rules"]] == [None, None]
+            assert got["denied_clients"][0]["label"] == "Acme batch jobs"
+            await call(http, "GET", f"{url}{scheduled_path()}?cron={CRON.replace(' ', '+')}")
+            await eventually(lambda: _sink_saw(sink), "the flush to POST to the sink")
+            status, headers, body = await call(http, "POST", url + PAGE + "/login",
+                                               data=f"token={SECRETS['ADMIN_TOKEN']}",
+                                               headers={"Content-Type": "application/x-www-form-urlencoded"})
+            cookie = headers["Set-Cookie"].split(";")[0]
+            status, _, body = await call(http, "GET", url + PAGE, headers={"Cookie": cookie})
+            page = body.decode()
+            assert status == 200 and "HTTP sink (write-only)" in page and "cannot read it back" in page
+            assert re.search(r'id="rule-burst-store-denied">–<', page)
+            assert re.search(rf'id="rule-burst-outbox-denied">{want["denied"]}<', page)
+
+        run_scenario(tmp_path, TOLLGATE, scenario, vars=vars, secrets=secrets, d1=False)
+
+
+async def _sink_saw(sink) -> bool:
+    return any(r["method"] == "POST" and r["path"] == "/usage" for r in sink.received)
+
+
+def test_the_dashboard_is_off_without_an_admin_token_and_refuses_what_it_does_not_serve(tmp_path, runtime):
+    async def scenario(edge, origin, http):
+        status, headers, body = await call(http, "PUT", edge.url + PAGE)
+        assert status == 405 and headers["Allow"] == "GET, HEAD"
+        status, _, _ = await call(http, "GET", edge.url + PAGE + "/login")
+        assert status == 405
+        status, _, body = await call(http, "POST", edge.url + PAGE + "/login", data=b"token=x",
+                                     headers={"Content-Type": "text/plain"})
+        assert status == 400 and b"login form" in body
+        status, _, body = await call(http, "GET", edge.url + PAGE + "/nothing-here")
+        assert status == 404 and json.loads(body)["status"] == 404
+        status, _, body = await call(http, "GET", edge.url + PAGE + "/data", headers={"Authorization": "Bearer wrong"})
+        assert status == 403
+    run_scenario(tmp_path / "on", TOLLGATE, scenario, vars=VARS)
+
+    async def disabled(edge, origin, http):
+        for method, path in (("GET", PAGE), ("GET", PAGE + "/data"), ("POST", PAGE + "/login")):
+            status, headers, body = await call(http, method, edge.url + path)
+            assert status == 403 and json.loads(body)["title"] == "Dashboard disabled", (path, body)
+    without_admin = {k: v for k, v in SECRETS.items() if k != "ADMIN_TOKEN"}
+    run_scenario(tmp_path / "off", TOLLGATE, disabled, vars=VARS, secrets=without_admin)
