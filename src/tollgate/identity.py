@@ -36,13 +36,18 @@ class Identity(NamedTuple):
 
     @classmethod
     def parse(cls, text: str, ipv6_prefix: int = DEFAULT_IPV6_PREFIX) -> "Identity":
-        """`key:<value>`, `ip:<address>`, or a bare value, which is a key (admin API, overrides).
+        """`key:<value>`, `ip:<address>`, `jwt:<subject>`, `unknown:<address>`, or a bare value, which is
+        a key (admin API, overrides).
 
         An IPv6 address names its group (`ip:2001:db8:1:2::/64`); the group itself may be
         written too, with the configured prefix length.
         """
         if text.startswith("ip:"):
             return cls("ip", _parse_ip_identity(text[3:], ipv6_prefix))
+        if text.startswith("jwt:"):          # a verified token's subject (issue 11)
+            return cls("jwt", _check_key(text[4:], "jwt subject"))
+        if text.startswith("unknown:"):      # the shared client of unknown keys from one address
+            return cls("unknown", _parse_ip_identity(text[8:], ipv6_prefix))
         if text.startswith("key:"):
             text = text[4:]
         return cls("key", _check_key(text, "key"))
