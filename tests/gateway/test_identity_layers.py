@@ -52,6 +52,11 @@ def test_a_thousand_made_up_keys_from_one_ip_are_held_to_one_shared_limit(tmp_pa
         # and no made-up key got a bucket of its own: the first one admitted left its key's bucket empty
         status, _, body = await call(http, "GET", f"{edge.url}/__tollgate/admin/clients/{sent[0]}", headers=ADMIN)
         assert status == 200 and json.loads(body)["rules"]["daily"]["state"] is None, body
+        # they were all counted in the one shared client of this address
+        status, _, body = await call(http, "GET", f"{edge.url}/__tollgate/admin/clients/unknown:127.0.0.1",
+                                     headers=ADMIN)
+        daily = json.loads(body)["rules"]["daily"]
+        assert (daily["allowed"], daily["denied"]) == (50, 950), daily
     run_scenario(tmp_path, tollgate, scenario, d1=True)
 
 

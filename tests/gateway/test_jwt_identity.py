@@ -105,4 +105,9 @@ def test_the_subject_is_the_client_and_a_plan_claim_switches_its_limits(tmp_path
         assert [s for s, _ in pro] == [201] * 4 and pro[0][1] == '"hourly";q=10;w=3600'
         # an unknown plan gets the default rules, never none
         assert (await status_of(token("erin", plan="platinum")))[1] == '"hourly";q=3;w=3600'
+        # the admin API names a token's client by its subject
+        status, _, body = await call(http, "GET", f"{edge.url}/__tollgate/admin/clients/jwt:carol",
+                                     headers={"Authorization": f"Bearer {SECRETS['ADMIN_TOKEN']}"})
+        hourly = json.loads(body)["rules"]["hourly"]
+        assert status == 200 and (hourly["allowed"], hourly["denied"]) == (3, 2), hourly
     run_scenario(tmp_path, TOLLGATE, scenario, secrets={**SECRETS, "JWT_SECRET": HS_SECRET})
