@@ -76,7 +76,8 @@ async def _inspect(env: Any, settings: Settings, identity: Identity, key: str) -
     # Every rule that applies to the client, also those it never hit (state null, full quota).
     return json_reply(200, {"identity": str(identity), "client": key, "blocked_by": blocked,
                             "rules": state.get("rules", {}), "closed": state.get("closed", []),
-                            "unsent": state.get("unsent", 0), "now_ms": state.get("now_ms")})
+                            "unsent": state.get("unsent", 0), "now_ms": state.get("now_ms"),
+                            "cleanup_at_ms": state.get("cleanup_at_ms")})   # idle bucket's deletion (lifecycle.py)
 
 
 async def _reset(env: Any, identity: Identity, key: str) -> Reply:
