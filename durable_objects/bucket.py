@@ -111,8 +111,12 @@ class ClientBucket(DurableObject):
     # ---------------------------------------------------------------- admin
     async def inspect(self, payload: str | None = None) -> str:
         """State and usage per rule; with a decide payload (cost 0) also remaining/reset per rule."""
-        self._awake()
-        return bucket_admin.inspect(self.store, self.client, payload, clock.now_ms(), self.lifecycle.cleanup_at)
+        if self.wiped:   # deleted itself: answer as an empty bucket without building storage again
+            return bucket_admin.inspect_deleted(self.client, payload, clock.now_ms())
+        answer = bucket_admin.inspect(self.store, self.client, payload, clock.now_ms(), self.lifecycle.cleanup_at)
+        if self.store.is_empty():
+            await self.lifecycle.schedule()     # looking at a client never seen leaves nothing behind
+        return answer
 
     async def reset(self) -> str:
         """Forget limiter state; usage counters (and their way to the store) are kept."""

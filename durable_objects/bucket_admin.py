@@ -31,15 +31,27 @@ def inspect(store: RuleStore, client: str, payload: str | None, now: int, cleanu
             "denied": row.denied, "shadow_denied": row.shadow_denied,
             "version": row.version, "sent_version": row.sent_version,
         }
+    _add_remaining(out, rows, payload, now)
+    out["closed"] = store.closed()
+    out["unsent"] = len(store.unsent(client))
+    return _dumps(out)
+
+
+def inspect_deleted(client: str, payload: str | None, now: int) -> str:
+    """What inspect says of a bucket that deleted its storage (lifecycle.py): a client never seen."""
+    out: dict[str, Any] = {"client": client, "now_ms": now, "rules": {}}
+    _add_remaining(out, {}, payload, now)
+    out.update(closed=[], unsent=0)
+    return _dumps(out)
+
+
+def _add_remaining(out: dict, rows: dict, payload: str | None, now: int) -> None:
     if payload:
         rules, _ = decode_decide(payload)
         states = {r.name: rows[r.name].state if r.name in rows else None for r in rules}
         for result in decide(rules, states, 0, now).results:
             entry = out["rules"].setdefault(result.name, {"state": None})
             entry.update(remaining=result.remaining, reset_ms=result.reset_ms)
-    out["closed"] = store.closed()
-    out["unsent"] = len(store.unsent(client))
-    return _dumps(out)
 
 
 def reset(store: RuleStore, client: str) -> str:
