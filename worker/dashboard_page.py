@@ -66,7 +66,7 @@ def _n(value: Any) -> str:
 def _ms(value: float | None, over: bool = False) -> str:
     if value is None:
         return "–"
-    text = f"{value:.0f} ms" if value >= 10 else f"{value:.2g} ms"
+    text = f"{value / 1000:.3g} s" if value >= 1000 else f"{value:.0f} ms" if value >= 10 else f"{value:.2g} ms"
     return f"&gt;&#8239;{text}" if over else text
 
 
