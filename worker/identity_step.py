@@ -19,7 +19,7 @@ from src.tollgate.identity import (MAX_IDENTITY_LENGTH, UNVERIFIED_JWT, Identity
                                    identify)
 from src.tollgate.identity_layers import JwtSettings
 from src.tollgate.jwt_claims import JwtError, Token, check_claims, claim_text, parse_token
-from worker import jwt_verify, known_keys
+from worker import jwks, jwt_verify, known_keys
 from worker.platform import env_value
 from worker.replies import Reply, problem_reply
 
@@ -83,13 +83,13 @@ async def verified_jwt(config: Any, env: Any, token: str) -> Identity | Reply:
         return problem_reply(401, "Invalid token", f"{exc}.",
                              [("WWW-Authenticate", f'Bearer realm="tollgate", error="invalid_token"')],
                              reason=exc.reason)
-    except _SecretMissing as exc:
+    except _CannotVerify as exc:
         log.error("%s", exc)
         return problem_reply(503, "Token check unavailable", "The gateway cannot verify tokens right now.")
     return Identity("jwt", value, plan if isinstance(plan, str) and plan else None)
 
 
-class _SecretMissing(Exception):
+class _CannotVerify(Exception):
     pass
 
 
@@ -98,11 +98,15 @@ async def _check_signature(jwt: JwtSettings, env: Any, token: Token) -> None:
     if token.alg == "HS256":
         secret = env_value(env, jwt.secret_name or "")
         if not isinstance(secret, str) or not secret:
-            raise _SecretMissing(f"jwt.secret names {jwt.secret_name}, which is not set")
+            raise _CannotVerify(f"jwt.secret names {jwt.secret_name}, which is not set")
         candidates: list[Any] = [secret.encode()]
     else:
         kty = "RSA" if token.alg == "RS256" else "EC"
-        candidates = [k for k in jwt.jwks if k["kty"] == kty and k.get("alg", token.alg) == token.alg
+        try:
+            keys = await jwks.keys_for(jwt, token.kid)
+        except jwks.JwksUnavailable as exc:
+            raise _CannotVerify(f"jwt.jwks_url could not be read: {exc}") from None
+        candidates = [k for k in keys if k["kty"] == kty and k.get("alg", token.alg) == token.alg
                       and (token.kid is None or k.get("kid") == token.kid)]
         if not candidates:
             which = f"kid {token.kid!r}" if token.kid is not None else f"an {token.alg} key"

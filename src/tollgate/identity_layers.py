@@ -34,7 +34,9 @@ UNKNOWN_KEY_MODES = ("reject", "per_ip")
 DEFAULT_CACHE_SECONDS = 30
 MAX_CACHE_SECONDS = 3600
 _KNOWN_KEYS_KEYS = ("binding", "unknown_keys", "cache_seconds")
-_JWT_KEYS = ("algorithms", "issuer", "audience", "secret", "jwks", "leeway_seconds", "plan_claim", "require_exp")
+_JWT_KEYS = ("algorithms", "issuer", "audience", "secret", "jwks", "jwks_url", "jwks_cache_seconds", "leeway_seconds",
+             "plan_claim", "require_exp")
+DEFAULT_JWKS_CACHE_SECONDS = 300
 _JWK_BY_ALG = {"RS256": ("RSA", ("n", "e")), "ES256": ("EC", ("x", "y"))}
 _ENV_NAME = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 
@@ -50,6 +52,8 @@ class JwtSettings(NamedTuple):
     secret_name: str | None                 # env name of the HS256 key
     jwks: tuple[dict[str, str], ...]        # public JWKs (kty, kid, n/e or crv/x/y)
     plan_claim: str = "plan"
+    jwks_url: str | None = None             # fetched and cached per isolate (worker/jwks.py)
+    jwks_cache_ms: int = DEFAULT_JWKS_CACHE_SECONDS * 1000
 
 
 class Layers(NamedTuple):
@@ -140,8 +144,15 @@ def _jwt(value: Any, where: str, errors: list[str]) -> JwtSettings | None:
     if "HS256" in algorithms and secret is None:
         errors.append(f'{where}.secret: HS256 needs the name of the secret holding its key, such as "JWT_SECRET"')
     jwks = _jwks(value.get("jwks"), f"{where}.jwks", errors)
-    if any(a in _JWK_BY_ALG for a in algorithms) and not jwks:
-        errors.append(f"{where}.jwks: RS256/ES256 need public keys: jwks = {{ keys = [...] }}")
+    jwks_url = _optional_text(value, "jwks_url", where, errors)
+    if jwks_url is not None and not jwks_url.startswith(("https://", "http://")):
+        errors.append(f"{where}.jwks_url: expected an https:// URL, got {jwks_url!r}")
+    if any(a in _JWK_BY_ALG for a in algorithms) and not jwks and jwks_url is None:
+        errors.append(f"{where}.jwks: RS256/ES256 need public keys: jwks = {{ keys = [...] }} or jwks_url")
+    cache = value.get("jwks_cache_seconds", DEFAULT_JWKS_CACHE_SECONDS)
+    if isinstance(cache, bool) or not isinstance(cache, int) or not 1 <= cache <= 86400:
+        errors.append(f"{where}.jwks_cache_seconds: expected whole seconds 1..86400, got {cache!r}")
+        cache = DEFAULT_JWKS_CACHE_SECONDS
     leeway = value.get("leeway_seconds", 0)
     if isinstance(leeway, bool) or not isinstance(leeway, int) or not 0 <= leeway <= 300:
         errors.append(f"{where}.leeway_seconds: expected whole seconds 0..300, got {leeway!r}")
@@ -154,7 +165,12 @@ def _jwt(value: Any, where: str, errors: list[str]) -> JwtSettings | None:
     if len(errors) > before:
         return None
     rules = ClaimRules(tuple(algorithms), issuer, audience, leeway * 1000, require_exp)
-    return JwtSettings(rules, secret, jwks, plan_claim)
+    return JwtSettings(rules, secret, jwks, plan_claim, jwks_url, cache * 1000)
+
+
+def parse_jwks(value: Any, where: str, errors: list[str]) -> tuple[dict[str, str], ...]:
+    """A JWK Set's usable public keys (RSA; EC P-256); `errors` names each one refused."""
+    return _jwks(value, where, errors)
 
 
 def _jwks(value: Any, where: str, errors: list[str]) -> tuple[dict[str, str], ...]:

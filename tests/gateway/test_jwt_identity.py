@@ -111,3 +111,55 @@ def test_the_subject_is_the_client_and_a_plan_claim_switches_its_limits(tmp_path
         hourly = json.loads(body)["rules"]["hourly"]
         assert status == 200 and (hourly["allowed"], hourly["denied"]) == (3, 2), hourly
     run_scenario(tmp_path, TOLLGATE, scenario, secrets={**SECRETS, "JWT_SECRET": HS_SECRET})
+
+
+class JwksServer:
+    """A JWKS endpoint on a free loopback port, counting its fetches."""
+
+    def __init__(self, keys: list[dict]) -> None:
+        import http.server
+        import threading
+        owner = self
+        self.fetches = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):   # noqa: N802
+                owner.fetches += 1
+                body = json.dumps({"keys": keys}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/.well-known/jwks.json"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "JwksServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_jwks_url_is_fetched_once_and_an_unknown_kid_cannot_make_it_refetch(tmp_path, runtime):
+    with JwksServer([public_jwk(EC_KEY, "url-ec")]) as jwks_server:
+        config = {"identity": ["jwt:sub"], "rules": TOLLGATE["rules"],
+                  "jwt": {"algorithms": ["ES256"], "jwks_url": jwks_server.url, "jwks_cache_seconds": 600}}
+
+        async def scenario(edge, origin, http):
+            for i in range(5):
+                status, _, _ = await call(http, "GET", f"{edge.url}/v1/x",
+                                          headers={"Authorization": f"Bearer {token(f'u{i}', alg='ES256', kid='url-ec')}"})
+                assert status == 201
+            for i in range(5):     # made-up kids: refused, and no fetch per request (30 s floor)
+                status, headers, body = await call(http, "GET", f"{edge.url}/v1/x", headers={
+                    "Authorization": f"Bearer {token('m', alg='ES256', key=ec.generate_private_key(ec.SECP256R1()), kid=f'x{i}')}"})
+                assert problem_of(401, headers, body)["reason"] == "key"
+            assert jwks_server.fetches == 1, jwks_server.fetches   # one fetch; made-up kids cost none
+        run_scenario(tmp_path, config, scenario)
