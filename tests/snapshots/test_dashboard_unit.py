@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 from durable_objects.outbox import SnapshotOutbox
@@ -18,6 +21,7 @@ from worker.dashboard_data import gather
 from worker.dashboard_page import dashboard_page, login_page
 from worker.settings import Settings
 
+ROOT = Path(__file__).resolve().parents[2]
 SECRET = b"unit-secret"
 NOW = 1_800_000_000_000
 CONFIG = parse_config({"rules": [{"name": "burst", "limit": "5/minute", "burst": 10},
@@ -117,3 +121,14 @@ def test_latency_percentiles_and_a_p99_beyond_the_last_bucket():
     assert row["count"] == 100 and 2 < row["p50_ms"] <= 5 and row["p99_ms"] == 10_000 and row["p99_over"]
     assert not row["p50_over"]
     assert "&gt;&#8239;10 s" in dashboard_page(view(env))
+
+
+
+def test_the_route_prefix_is_the_pages_and_the_gateway_does_not_load_the_page_modules():
+    from worker.dashboard_page import PAGE_PATH
+    from worker.routes.dashboard import PREFIX
+    assert PREFIX == PAGE_PATH
+    code = ("import sys, worker.gateway; "
+            "print('worker.dashboard_page' in sys.modules, 'worker.dashboard_data' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.stdout.split() == ["False", "False"], out.stderr

@@ -20,13 +20,12 @@ from urllib.parse import parse_qs, urlsplit
 
 from src.tollgate import clock
 from src.tollgate.session import COOKIE_NAME, SESSION_TTL_S, cookie_value, issue, session_key, valid
-from worker import dashboard_data, dashboard_page
 from worker.platform import Incoming
 from worker.replies import Reply, json_reply, method_not_allowed, not_found, problem_reply
 from worker.routes.admin import admin_refusal
 from worker.settings import Settings
 
-PREFIX = dashboard_page.PAGE_PATH
+PREFIX = "/__tollgate/dashboard"        # worker/dashboard_page.py PAGE_PATH
 MAX_FORM_BYTES = 4096
 
 
@@ -36,6 +35,7 @@ def _cookie(value: str, max_age: int, secure: bool) -> tuple[str, str]:
 
 
 def _html(status: int, text: str, extra: list[tuple[str, str]] | None = None) -> Reply:
+    from worker import dashboard_page
     return Reply(status, dashboard_page.HEADERS + (extra or []), text)
 
 
@@ -53,6 +53,8 @@ def logged_in(incoming: Incoming, settings: Settings) -> bool:
 async def handle_dashboard(incoming: Incoming, path: str, settings: Settings, env: Any) -> Reply:
     if settings.admin_token is None:
         return problem_reply(403, "Dashboard disabled", "Set the ADMIN_TOKEN secret to enable /__tollgate/dashboard.")
+    # Imported here, not at the top: a Worker start and the gateway path never load the page's modules.
+    from worker import dashboard_data, dashboard_page
     action = path[len(PREFIX):]
     method = incoming.method
     if action in ("", "/"):
@@ -85,6 +87,7 @@ def _secure(incoming: Incoming) -> bool:
 
 
 async def _login(incoming: Incoming, settings: Settings) -> Reply:
+    from worker import dashboard_page
     assert settings.admin_token is not None
     body = await incoming.body()
     kind = incoming.headers.get("content-type", "").split(";")[0].strip().lower()
