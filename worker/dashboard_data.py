@@ -135,10 +135,16 @@ def client_labels(settings: Settings) -> dict[str, str]:
 
 def _denied(settings: Settings, recent: list[dict]) -> list[dict[str, Any]]:
     labels = client_labels(settings)
-    rows = [row for r in recent for row in r.get("denied", [])]
-    rows.sort(key=lambda row: (-row[1], row[0]))
+    merged: dict[str, list] = {}          # a client in two shards (OUTBOX_SHARDS changed): one row
+    for r in recent:
+        for client, denied, by_rule in r.get("denied", []):
+            into = merged.setdefault(client, [0, {}])
+            into[0] += denied
+            for rule, n in by_rule.items():
+                into[1][rule] = into[1].get(rule, 0) + n
+    rows = sorted(merged.items(), key=lambda kv: (-kv[1][0], kv[0]))[:TOP_CLIENTS]
     return [{"client": client[:PREFIX_CHARS], "label": labels.get(client), "denied": denied, "by_rule": by_rule}
-            for client, denied, by_rule in rows[:TOP_CLIENTS]]
+            for client, (denied, by_rule) in rows]
 
 
 def _outbox(stats: list, book: dict, now: int) -> dict[str, Any]:

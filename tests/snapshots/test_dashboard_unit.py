@@ -132,3 +132,13 @@ def test_the_route_prefix_is_the_pages_and_the_gateway_does_not_load_the_page_mo
             "print('worker.dashboard_page' in sys.modules, 'worker.dashboard_data' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.split() == ["False", "False"], out.stderr
+
+
+def test_a_client_counted_by_two_shards_is_one_row():
+    env = env_with()
+    client = client_key(SECRET, Identity.parse("key:moved"))
+    with clock.use(lambda: NOW):
+        for shard, hour in (("shard-0", 0), ("shard-1", 1)):      # OUTBOX_SHARDS changed in between
+            rec = UsageRecord(client, "burst", period_start(NOW) - hour * 3_600_000, 1, 1, 3, 0, 1)
+            asyncio.run(env.OUTBOX.getByName(shard).put(encode_rows([rec])))
+    assert view(env)["denied_clients"] == [{"client": client[:12], "label": None, "denied": 6, "by_rule": {"burst": 6}}]
