@@ -43,41 +43,12 @@ class ReconcileError(Exception):
     pass
 
 
-# ------------------------------------------------------------------ store
-def find_local_d1(state: Path, binding: str = "USAGE_DB") -> Path:
-    """The local runtime keeps D1 at <state>/d1/<binding>.sqlite (src/localedge/README.md);
-    `wrangler dev --persist-to <state>` keeps it under <state>/v3/d1/."""
-    ours = state / "d1" / f"{binding}.sqlite"
-    if ours.exists():
-        return ours
-    theirs = sorted(p for p in (state / "v3" / "d1").rglob("*.sqlite") if p.name != "metadata.sqlite") \
-        if (state / "v3" / "d1").is_dir() else []
-    if len(theirs) == 1:
-        return theirs[0]
-    raise ReconcileError(f"no D1 database for {binding} under {state} (looked for {ours}); pass --db PATH")
+# ------------------------------------------------------------------ store (scripts/reconcile_store.py)
+from scripts.reconcile_store import load_records, load_rows, open_as  # noqa: E402
 
 
 def open_store(db: str | None, state: str) -> sqlite3.Connection:
-    path = Path(db) if db else find_local_d1(Path(state))
-    if not path.exists():
-        raise ReconcileError(f"--db {path}: no such file")
-    if path.suffix == ".sql":
-        conn = sqlite3.connect(":memory:")
-        conn.executescript(path.read_text())
-    else:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
-    try:
-        conn.execute("SELECT 1 FROM usage LIMIT 1")
-    except sqlite3.Error as exc:
-        raise ReconcileError(f"{path}: no usage table ({exc}); apply migrations/0001_usage.sql") from None
-    return conn
-
-
-def load_records(conn: sqlite3.Connection, client: str | None = None) -> list[UsageRecord]:
-    q = ("SELECT client, rule, period_start, allowed, admitted, denied, shadow_denied, version FROM usage"
-         + (" WHERE client = ?" if client else "") + " ORDER BY client, rule, period_start")
-    return [UsageRecord(*tuple(r)) for r in conn.execute(q, (client,) if client else ())]
+    return open_as(db, state, ReconcileError)
 
 
 # ------------------------------------------------------------------ quotas from the config
@@ -92,24 +63,27 @@ def load_rules(config: Path) -> dict[str, dict]:
             for r in cfg.rules}
 
 
-def quota_windows(records: list[UsageRecord], rule: dict | None) -> list[dict]:
+def quota_windows(records: list[UsageRecord], rule: dict | None, spans: list[int] | None = None) -> list[dict]:
     """Usage per quota window of one client's rule: hourly rows summed into the rule's window
-    (a day for a daily quota); rules shorter than an hour are compared per hour, scaled."""
+    (a day for a daily quota); rules shorter than an hour are compared per hour, scaled; a
+    rolled-up day (`spans` says which rows are days) is compared per day, scaled, for rules
+    shorter than a day."""
     if rule is None:
         return []
     period = rule["period_ms"]
-    window = max(period, ACCOUNTING_PERIOD_MS)
-    quota = rule["count"] * window // period
-    sums: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
-    for r in records:
-        start = r.period_start_ms - r.period_start_ms % window
-        s = sums[start]
+    sums: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for r, span in zip(records, spans or [ACCOUNTING_PERIOD_MS] * len(records)):
+        window = max(period, span)
+        s = sums[(r.period_start_ms - r.period_start_ms % window, window)]
         s[0] += r.admitted
         s[1] += r.denied
         s[2] += r.shadow_denied
-    return [{"window_start_ms": start, "window_ms": window, "quota": quota, "admitted": a, "denied": d,
-             "shadow_denied": sd, "over": a > quota or sd > 0}
-            for start, (a, d, sd) in sorted(sums.items())]
+    out = []
+    for (start, window), (a, d, sd) in sorted(sums.items()):
+        quota = rule["count"] * window // period
+        out.append({"window_start_ms": start, "window_ms": window, "quota": quota, "admitted": a, "denied": d,
+                    "shadow_denied": sd, "over": a > quota or sd > 0})
+    return out
 
 
 def iso(ms: int) -> str:
@@ -117,29 +91,36 @@ def iso(ms: int) -> str:
     return datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
 
 
-def client_records(args: argparse.Namespace) -> list[UsageRecord]:
-    """The store's records, only those of `--client` (as users write it: reconcile_clients.py)."""
+def client_rows(args: argparse.Namespace) -> list[tuple[UsageRecord, int]]:
+    """The store's rows (record, span), only those of `--client` (as users write it: reconcile_clients.py)."""
     conn = open_store(args.db, args.state)
     if not args.client:
-        return load_records(conn)
+        return load_rows(conn)
     from scripts.reconcile_clients import resolve_clients
     return [r for key in resolve_clients(conn, args.client, Path(args.config), ReconcileError)
-            for r in load_records(conn, key)]
+            for r in load_rows(conn, key)]
+
+
+def client_records(args: argparse.Namespace) -> list[UsageRecord]:
+    return [rec for rec, _ in client_rows(args)]
 
 
 def report(args: argparse.Namespace) -> int:
-    records = client_records(args)
+    rows = client_rows(args)
+    records = [rec for rec, _ in rows]
     rules = load_rules(Path(args.config)) if args.config else {}
     grouped: dict[tuple[str, str], list[UsageRecord]] = defaultdict(list)
-    for r in records:
+    spans: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for r, span in rows:
         grouped[(r.client, r.rule)].append(r)
+        spans[(r.client, r.rule)].append(span)
     out = []
     for (client, rule), recs in sorted(grouped.items()):
         out.append({"client": client, "rule": rule,
                     "periods": [{"period_start_ms": r.period_start_ms, "allowed": r.allowed, "admitted": r.admitted,
                                  "denied": r.denied, "shadow_denied": r.shadow_denied, "version": r.version}
                                 for r in recs],
-                    "windows": quota_windows(recs, rules.get(rule)),
+                    "windows": quota_windows(recs, rules.get(rule), spans[(client, rule)]),
                     "known_rule": rule in rules if rules else None})
     over = [(o["client"], o["rule"], w) for o in out for w in o["windows"] if w["over"]]
     if args.json:

@@ -208,6 +208,10 @@ async def flush(env: Any, store: UsageStore | None = None) -> FlushReport:
     return report
 
 
-async def run(env: Any, controller: Any = None, ctx: Any = None) -> FlushReport:
-    """Entry point for `Default.scheduled(controller, env, ctx)`."""
+async def run(env: Any, controller: Any = None, ctx: Any = None) -> Any:
+    """Entry point for `Default.scheduled(controller, env, ctx)`: the flush, or on the retention
+    cron (USAGE_RETENTION_CRON) the store's rollup and expiry (worker/stores/d1_retention.py)."""
+    from worker.stores.d1_retention import retention_cron, runs_retention
+    if runs_retention(env, controller):
+        return await retention_cron(env)
     return await flush(env)

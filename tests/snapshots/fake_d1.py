@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 MIGRATION = Path(__file__).resolve().parents[2] / "migrations" / "0001_usage.sql"
+MIGRATIONS = sorted((Path(__file__).resolve().parents[2] / "migrations").glob("*.sql"))
 
 
 class _Stmt:
@@ -36,7 +37,8 @@ class FakeD1:
     def __init__(self, path: str = ":memory:") -> None:
         self.conn = sqlite3.connect(path, isolation_level=None)
         self.conn.row_factory = sqlite3.Row
-        self.conn.executescript(MIGRATION.read_text())
+        for migration in MIGRATIONS:        # in name order, as wrangler d1 migrations apply
+            self.conn.executescript(migration.read_text())
         self.calls = 0
         self.down = False
 
