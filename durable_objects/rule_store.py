@@ -7,13 +7,15 @@ dropped whenever rows are rewritten behind it.
 
 The memory copy: this instance is the only writer of its storage (one instance
 per object, one event at a time), so a row read or written once stays true
-until this instance changes it. A warm bucket decides without reading and
-writes with one statement (`record`).
+until this instance changes it. A warm bucket decides without reading; an
+admitted decision writes one row, the journal (durable_objects/journal.py), a
+denied one nothing; every reader of the tables checkpoints first (`checkpoint`).
 """
 from __future__ import annotations
 
 from typing import Any
 
+from durable_objects import journal, rule_sql
 from durable_objects.sql import Sql, migrate
 from src.tollgate.algorithms import State
 from src.tollgate.decision import Decision
@@ -45,35 +47,12 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
              rule TEXT NOT NULL, period_start INTEGER NOT NULL, admitted INTEGER NOT NULL,
              PRIMARY KEY (rule, period_start))""",
     ),
+    # The decision journal (durable_objects/journal.py): one row written per admitted decision.
+    3: (journal.SCHEMA,),
 }
 
-_UPSERT_HEAD = """INSERT INTO rule_state (rule, s0, s1, s2, period_start, allowed, admitted, denied,
-               shadow_denied, version, sent_version) VALUES """
-_UPSERT_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_UPSERT_TAIL = """
-             ON CONFLICT(rule) DO UPDATE SET s0 = excluded.s0, s1 = excluded.s1, s2 = excluded.s2,
-               period_start = excluded.period_start, allowed = excluded.allowed,
-               admitted = excluded.admitted, denied = excluded.denied,
-               shadow_denied = excluded.shadow_denied, version = excluded.version"""
-# One statement writes every changed row of a decision (11 bound values a row,
-# 9 rows at most under SQLite storage's 100-parameter limit): each exec is a
-# trip through the platform, so a three-rule decision pays one, not three.
-_UPSERTS = {n: _UPSERT_HEAD + ", ".join([_UPSERT_ROW] * n) + _UPSERT_TAIL for n in range(1, 10)}
-
-# Limiter state crosses as decimal text both ways. GCRA keeps ms x count (about 1e16 for
-# 6000/hour), above 2^53: on Cloudflare a Python int that large becomes a JS BigInt, which
-# ctx.storage.sql cannot bind, and an INTEGER that large reads back as a lossy double
-# (workerd src/workerd/api/sql.c++). Text into the INTEGER columns is stored as an exact
-# INTEGER; CAST(... AS TEXT) reads it back exactly. Found by tests/conformance; pinned by
-# tests/gateway/test_edge_conformance.py.
-_ROWS = ("SELECT rule, CAST(s0 AS TEXT) AS s0, CAST(s1 AS TEXT) AS s1, CAST(s2 AS TEXT) AS s2, "
-         "period_start, allowed, admitted, denied, shadow_denied, version, sent_version FROM rule_state")
-_CLOSE = ("INSERT INTO closed_usage (rule, period_start, allowed, admitted, denied, shadow_denied, version) "
-          "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(rule, period_start) DO UPDATE SET "
-          "allowed = excluded.allowed, admitted = excluded.admitted, denied = excluded.denied, "
-          "shadow_denied = excluded.shadow_denied, version = excluded.version")
-_ADD_RESTORED = ("INSERT INTO restored_usage (rule, period_start, admitted) VALUES (?, ?, ?) "
-                 "ON CONFLICT(rule, period_start) DO UPDATE SET admitted = MAX(admitted, excluded.admitted)")
+# The statements on rule_state and closed_usage live in durable_objects/rule_sql.py.
+_UPSERTS, _ROWS, _CLOSE, _ADD_RESTORED = rule_sql.UPSERTS, rule_sql.ROWS, rule_sql.CLOSE, rule_sql.ADD_RESTORED
 
 
 def _text(state: State | None) -> tuple:
@@ -111,14 +90,51 @@ class RuleStore:
         self.sql = sql
         migrate(sql, MIGRATIONS)
         self._rows: dict[str, RuleRow] = {}   # rule -> its row as stored (or as it would be: no row yet)
+        self._dirty: set[str] = set()         # rows newer in memory than in rule_state
+        self._journaled = False               # the journal row holds some of them
+        self._journal_read = False            # the journal was laid over the memory copy
         self.restored = self._any_restored()  # restored usage waits to be charged (restore.py)
 
     def forget(self) -> None:
-        """Drop the memory copy: rows were rewritten in storage, or a write may have failed."""
+        """Drop the memory copy: rows are about to be rewritten in storage. Saves it first."""
+        try:
+            self.checkpoint()
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        """Drop the memory copy without saving: a write may have failed mid-decision. The
+        next load reads rule_state and the journal again (what storage holds)."""
         self._rows.clear()
+        self._dirty.clear()
+        self._journaled = self._journal_read = False
+
+    def checkpoint(self) -> None:
+        """Bring rule_state up to date with memory and empty the journal. Every reader of the
+        tables calls it first, so the journal is invisible outside this class."""
+        if not self._journal_read:
+            self._read_journal()
+        if self._dirty:
+            self._upsert([self._rows[n] for n in sorted(self._dirty)])
+            self._dirty.clear()
+        if self._journaled:
+            self.sql.run(journal.CLEAR)
+            self._journaled = False
+
+    def _read_journal(self) -> None:
+        self._journal_read = True
+        found = self.sql.one(journal.READ)
+        if found is None:
+            return
+        for row in journal.decode(found["rows"], RuleRow):
+            self._rows[row.rule] = row
+            self._dirty.add(row.rule)
+        self._journaled = True
 
     # ------------------------------------------------------------ the decision's rows
     def load(self, names: list[str], period: int) -> dict[str, RuleRow]:
+        if not self._journal_read:
+            self._read_journal()
         cached = self._rows
         missing = [n for n in names if n not in cached]
         if missing:
@@ -130,12 +146,20 @@ class RuleStore:
         return {n: cached[n] for n in names}
 
     def record(self, decision: Decision, rows: dict[str, RuleRow], cost: int, period: int) -> bool:
-        """Count a decision in its rows and write the changed ones; True if any changed.
+        """Count a decision in its rows; True if any changed (the alarm must push them).
 
         Admitted: every rule counts it (a shadow rule that would deny counts that) and takes
-        its new limiter state. Denied: only the rule that denied counts it; no state moves.
+        its new limiter state; one row is written, the journal. Denied: only the rule that
+        denied counts it, in memory; no state moves and nothing is written (journal.py says
+        what a crash can lose).
         """
-        changed: list[RuleRow] = []
+        try:
+            return self._count(decision, rows, cost, period)
+        except BaseException:
+            self.discard()      # memory may hold what storage does not: read storage again
+            raise
+
+    def _count(self, decision: Decision, rows: dict[str, RuleRow], cost: int, period: int) -> bool:
         if decision.allowed:
             for result in decision.results:
                 row = rows[result.name]
@@ -146,14 +170,24 @@ class RuleStore:
                     row.allowed += 1
                     row.admitted += cost
                     row.state = decision.new_states.get(result.name, row.state)
-                changed.append(row)
-        elif decision.denied_by is not None:
+                self._touch(row)
+            self._write_journal()
+            return True
+        if decision.denied_by is not None:
             row = rows[decision.denied_by]
             self._roll(row, period)
             row.denied += 1
-            changed.append(row)
-        self._write(changed)
-        return bool(changed)
+            self._touch(row)
+            return True
+        return False
+
+    def _touch(self, row: RuleRow) -> None:
+        row.version += 1
+        self._dirty.add(row.rule)
+
+    def _write_journal(self) -> None:
+        self.sql.run(journal.WRITE, journal.encode(self._rows[n] for n in self._dirty))
+        self._journaled = True
 
     def _roll(self, row: RuleRow, period: int) -> None:
         """Start a new accounting period; unsent counters of the old one wait in closed_usage."""
@@ -165,26 +199,34 @@ class RuleStore:
         row.period_start = period
         row.allowed = row.admitted = row.denied = row.shadow_denied = 0
 
-    def _write(self, rows: list[RuleRow]) -> None:
+    def _upsert(self, rows: list[RuleRow]) -> None:
         for start in range(0, len(rows), 9):
             chunk = rows[start:start + 9]
             values: list = []
             for row in chunk:
-                row.version += 1
                 values += (row.rule, *_text(row.state), row.period_start, row.allowed, row.admitted,
                            row.denied, row.shadow_denied, row.version, row.sent_version)
             self.sql.run(_UPSERTS[len(chunk)], *values)
 
     def set_state(self, rule: str, state: State) -> None:
-        """Store a limiter state outside a decision (restored usage charged, restore.py)."""
-        self.sql.run("UPDATE rule_state SET s0 = ?, s1 = ?, s2 = ? WHERE rule = ?", *_text(state), rule)
+        """Store a limiter state outside a decision (restored usage charged, restore.py): the
+        row in memory already holds it; the journal makes it durable with one row."""
+        row = self._rows.get(rule)
+        if row is None:
+            self.sql.run("UPDATE rule_state SET s0 = ?, s1 = ?, s2 = ? WHERE rule = ?", *_text(state), rule)
+            return
+        row.state = state
+        self._dirty.add(rule)
+        self._write_journal()
 
     # ------------------------------------------------------------ reads for the outbox and admin
     def all_rows(self) -> dict[str, RuleRow]:
+        self.checkpoint()
         return {d["rule"]: RuleRow.from_db(d) for d in self.sql.rows(f"{_ROWS} ORDER BY rule")}
 
     def unsent(self, client: str) -> list[UsageRecord]:
         """Every change the outbox has not confirmed: dirty rows, then closed periods."""
+        self.checkpoint()
         out = [RuleRow.from_db(d).usage(client) for d in self.sql.rows(f"{_ROWS} WHERE version > sent_version")]
         out += [UsageRecord(client, d["rule"], d["period_start"], d["allowed"], d["admitted"], d["denied"],
                             d["shadow_denied"], d["version"])
@@ -192,13 +234,16 @@ class RuleStore:
         return out
 
     def has_unsent(self) -> bool:
+        self.checkpoint()
         return self.sql.one("SELECT 1 AS x FROM rule_state WHERE version > sent_version "
                             "UNION ALL SELECT 1 FROM closed_usage LIMIT 1") is not None
 
     def closed(self) -> list[dict[str, Any]]:
+        self.checkpoint()
         return [dict(d) for d in self.sql.rows("SELECT * FROM closed_usage ORDER BY rule, period_start")]
 
     def is_empty(self) -> bool:
+        self.checkpoint()
         return self.sql.one("SELECT 1 AS x FROM rule_state UNION ALL SELECT 1 FROM closed_usage LIMIT 1") is None
 
     # ------------------------------------------------------------ rewrites (the memory copy is dropped)
@@ -213,8 +258,8 @@ class RuleStore:
 
     def clear_states(self) -> int:
         """Forget every limiter state and restored usage (admin reset); returns the rules that had one."""
-        n = len(self.sql.rows("SELECT rule FROM rule_state WHERE s0 IS NOT NULL"))
         self.forget()
+        n = len(self.sql.rows("SELECT rule FROM rule_state WHERE s0 IS NOT NULL"))
         self.sql.run("UPDATE rule_state SET s0 = NULL, s1 = NULL, s2 = NULL")
         self.sql.run("DELETE FROM restored_usage")
         self.restored = False

@@ -38,5 +38,7 @@ def decide(bucket, rules, cost=1):
 
 
 def rows(bucket):
-    """rule_state as stored, per rule."""
+    """rule_state as stored, per rule, once the bucket checkpointed its journal
+    (durable_objects/journal.py), as every reader of the table does."""
+    bucket.store.checkpoint()
     return {r["rule"]: r for r in bucket.sql.rows("SELECT * FROM rule_state")}

@@ -153,4 +153,4 @@ def test_a_warm_decision_still_writes_one_statement():
         decide(b, [BURST, MINUTE])
         storage.log.clear()
         decide(b, [BURST, MINUTE])
-    assert len(storage.log) == 1 and storage.log[0].startswith("INSERT INTO rule_state")
+    assert len(storage.log) == 1 and storage.log[0].startswith("INSERT INTO journal")  # one row (issue 13)

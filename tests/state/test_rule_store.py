@@ -15,7 +15,7 @@ def test_schema_version_is_recorded_and_migration_is_idempotent():
     make_bucket(storage=storage)
     make_bucket(storage=storage)
     rows_ = storage.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchall()
-    assert [r[0] for r in rows_] == ["2"]
+    assert [r[0] for r in rows_] == ["3"]
 
 
 def test_a_v1_object_is_migrated_in_place_keeping_its_state():
@@ -30,7 +30,7 @@ def test_a_v1_object_is_migrated_in_place_keeping_its_state():
     with clock.use(Clock()):
         new = make_bucket(storage=storage)
         decide(new, [MINUTE])
-    assert storage.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "2"
+    assert storage.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "3"
     assert storage.db.execute("SELECT COUNT(*) FROM sqlite_master WHERE name='restored_usage'").fetchone()[0] == 1
     assert (rows(new)["minute"]["allowed"], rows(new)["minute"]["version"]) == (2, 2)
 
@@ -56,6 +56,7 @@ def test_a_limiter_state_beyond_2_53_is_stored_as_an_exact_integer():
     assert store.record(admitted("r", big), rows_, 2, PERIOD0)
     again = store_on(storage).load(["r"], PERIOD0)["r"]   # a new instance reads storage
     assert again.state == big and (again.allowed, again.admitted, again.version) == (1, 2, 1)
+    store.checkpoint()                          # from the journal into rule_state
     kinds = storage.db.execute("SELECT typeof(s0), typeof(s1), typeof(s2) FROM rule_state").fetchone()
     assert tuple(kinds) == ("integer", "integer", "integer")
 
@@ -97,6 +98,7 @@ def test_the_memory_copy_answers_until_forgotten():
     storage = FakeStorage()
     store = store_on(storage)
     store.record(admitted("r", (1, 1, 1)), store.load(["r"], PERIOD0), 1, PERIOD0)
+    store.checkpoint()                                          # memory and rule_state agree
     storage.db.execute("UPDATE rule_state SET allowed = 40")   # behind the store's back
     assert store.load(["r"], PERIOD0)["r"].allowed == 1          # warm: no read
     store.forget()

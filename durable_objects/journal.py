@@ -1,0 +1,53 @@
+"""The bucket's decision journal: one row that makes every admitted decision durable.
+
+Why: Durable Object SQLite bills per row written, and an admitted decision used to
+write one `rule_state` row per matching rule (three for the sample config), a
+denied one a row too. Now an admitted decision writes exactly one row, this
+journal, which holds every rule row that changed since the last checkpoint;
+`rule_state` is brought up to date only when someone reads it (the alarm's push,
+admin, restore, cleanup: `RuleStore.checkpoint`). After a SIGKILL the next
+instance reads `rule_state` and lays the journal over it, so admitted usage is
+exact. Denied decisions write nothing: their counts live in memory until the next
+admitted decision's journal row or the next checkpoint (at most SNAPSHOT_DELAY_MS
+later, the alarm), so a crash loses at most the denials of that interval, and
+those were never sent to the outbox (a push always checkpoints first, so no
+version that reached the outbox is ever missing from storage).
+
+The journal row is `INTEGER PRIMARY KEY` (the rowid itself): no index row is
+written beside it.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+SCHEMA = ("CREATE TABLE IF NOT EXISTS journal (id INTEGER PRIMARY KEY CHECK (id = 1), "
+          "rows TEXT NOT NULL)")
+WRITE = ("INSERT INTO journal (id, rows) VALUES (1, ?) "
+         "ON CONFLICT(id) DO UPDATE SET rows = excluded.rows")
+READ = "SELECT rows FROM journal WHERE id = 1"
+CLEAR = "DELETE FROM journal"
+
+_FIELDS = ("period_start", "allowed", "admitted", "denied", "shadow_denied", "version", "sent_version")
+
+
+def encode(rows: Iterable[Any]) -> str:
+    """RuleRows as compact JSON text; limiter state as decimal text (it may pass 2^53)."""
+    out = []
+    for row in rows:
+        state = None if row.state is None else [str(v) for v in row.state]
+        out.append([row.rule, state, *(getattr(row, f) for f in _FIELDS)])
+    return json.dumps(out, separators=(",", ":"))
+
+
+def decode(text: str, make_row: Any) -> list[Any]:
+    """The rows `encode` wrote, built with `make_row(rule, period_start)`."""
+    rows = []
+    for item in json.loads(text):
+        rule, state, *values = item
+        row = make_row(rule, values[0])
+        row.state = None if state is None else tuple(int(v) for v in state)
+        for name, value in zip(_FIELDS, values):
+            setattr(row, name, value)
+        rows.append(row)
+    return rows
