@@ -95,7 +95,9 @@ async def ask_one_bucket(env: Any, ctx: Any, settings: Settings, identity: Ident
         stub = env.BUCKETS.getByName(key)
         payload = _payload(rules, cost)
         started = latency.now()
-        answer = await stub.decide(payload)
+        previous = settings.previous_secret   # a secret rotation: the bucket may take over from its old name
+        answer = await (stub.decide(payload) if previous is None else
+                        stub.decide(payload, client_key(previous, identity)))
         latency.observe(env, ctx, "decision", latency.rules_label(rules), latency.now() - started)
         decision = decode_decision(answer)
     except Exception as exc:  # the bucket (or its answer) failed: on_error decides

@@ -24,7 +24,8 @@ log = logging.getLogger("tollgate.settings")
 DEFAULT_ORIGIN_TIMEOUT_MS = 30_000
 MAX_ORIGIN_TIMEOUT_MS = 600_000
 # Every env name the settings read: a change in any of them means a new Settings.
-WATCHED = ("TOLLGATE", "ORIGIN_URL", "ORIGIN_TIMEOUT_MS", "IDENTITY_SECRET", "ALLOW_TOKEN", "ADMIN_TOKEN", "BUCKETS")
+WATCHED = ("TOLLGATE", "ORIGIN_URL", "ORIGIN_TIMEOUT_MS", "IDENTITY_SECRET", "ALLOW_TOKEN", "ADMIN_TOKEN", "BUCKETS",
+           "IDENTITY_SECRET_PREVIOUS")
 # The Durable Object binding every decision goes to: without it nothing could be limited.
 BUCKETS_BINDING = ("BUCKETS", "ClientBucket")
 
@@ -36,6 +37,7 @@ class Settings(NamedTuple):
     identity_secret: bytes          # IDENTITY_SECRET: keys the client hash (Durable Object names)
     allow_token: bytes | None       # ALLOW_TOKEN: lets a caller of /__tollgate/allow pass a cost
     admin_token: bytes | None       # ADMIN_TOKEN: the admin API; None disables it
+    previous_secret: bytes | None = None   # IDENTITY_SECRET_PREVIOUS: during a rotation (durable_objects/rotation.py)
 
 
 class SettingsError(Exception):
@@ -94,11 +96,14 @@ def parse_settings(env: Any) -> Settings:
     secret = _secret(env_value(env, "IDENTITY_SECRET"), "IDENTITY_SECRET", errors, required=True)
     allow = _secret(env_value(env, "ALLOW_TOKEN"), "ALLOW_TOKEN", errors)
     admin = _secret(env_value(env, "ADMIN_TOKEN"), "ADMIN_TOKEN", errors)
+    previous = _secret(env_value(env, "IDENTITY_SECRET_PREVIOUS"), "IDENTITY_SECRET_PREVIOUS", errors)
+    if previous is not None and previous == secret:
+        errors.append("IDENTITY_SECRET_PREVIOUS: equals IDENTITY_SECRET; set it to the secret being replaced")
     if env_raw(env, BUCKETS_BINDING[0]) is None:
         errors.append(missing_binding(*BUCKETS_BINDING, "every decision is made by it, so nothing would be limited"))
     if errors or config is None or secret is None:
         raise SettingsError(errors)
-    return Settings(config, origin, timeout_ms / 1000, secret, allow, admin)
+    return Settings(config, origin, timeout_ms / 1000, secret, allow, admin, previous)
 
 
 def missing_binding(name: str, class_name: str, why: str) -> str:
