@@ -77,7 +77,6 @@ def test_origin_timeout_504(tmp_path):
     run(tmp_path, scenario, vars={"ORIGIN_TIMEOUT_MS": "300"})
 
 
-@pytest.mark.local_only("what a deployed Worker does with an invalid config; scripts/dev refuses such a config on either runtime before serving (preflight), and only the in-process local runtime serves it without one")
 def test_misconfiguration_fails_closed_503_showing_the_errors_only_to_the_operator(tmp_path):
     broken = {"identity": ["header:x-api-key"],
               "rules": [{"name": "daily", "limit": "50/dya"}],

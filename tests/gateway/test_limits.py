@@ -80,7 +80,6 @@ def test_route_cost_counts_against_the_quota(tmp_path):
     run(tmp_path, scenario)
 
 
-@pytest.mark.local_only("what a deployed Worker does with an invalid config; scripts/dev refuses such a config on either runtime before serving (preflight), and only the in-process local runtime serves it without one")
 def test_route_cost_above_a_rules_capacity_is_a_config_error_not_a_400_per_request(tmp_path):
     tollgate = {"identity": ["header:x-api-key"],
                 "rules": [{"name": "burst", "limit": "10/minute", "burst": 3}],
