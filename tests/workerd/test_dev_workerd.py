@@ -61,8 +61,10 @@ def test_dev_workerd_serves_the_repo_config_and_the_banners_curl_lines_work(dev_
     out = run(first)
     assert out.startswith("HTTP/1.1 200") and "RateLimit-Policy:" in out and '"path": "/v1/search"' in out, out
     statuses = run(burst).split()
-    # the sample's burst rule admits 40 at once; 80 sent 20 at a time: the rest are 429s
-    assert len(statuses) == 80 and statuses.count("200") >= 40 and statuses.count("429") >= 20, statuses
+    # the sample's burst rule admits 40 at once and refills 20/s; 80 sent 20 at a time: 40 pass, and
+    # how many of the rest the refill lets through depends on the machine's speed, but not all
+    assert len(statuses) == 80 and statuses.count("200") >= 40 and statuses.count("429") >= 1, statuses
+    assert set(statuses) <= {"200", "429"}, statuses
     out = run(allow)
     assert re.match(r"HTTP/1.1 (200|429)", out) and "RateLimit:" in out, out
 
