@@ -13,6 +13,7 @@ from typing import Any, Mapping, NamedTuple
 
 from src.tollgate.algorithms import ALGORITHMS, GCRA, Limit
 from src.tollgate.costs import METHOD_TOKEN, RouteCost, impossible_costs, is_int, parse_costs
+from src.tollgate.edge_settings import DEFAULT_DENY_CACHE_S, parse_deny_cache
 from src.tollgate.identity import DEFAULT_IPV6_PREFIX, Identity, IdentityError, Source, parse_source
 from src.tollgate.identity_layers import NO_LAYERS, Layers, check_sources, parse_layers, rule_keys
 from src.tollgate.labels import LABEL_KEY, parse_label
@@ -23,7 +24,7 @@ DEFAULT_IDENTITY = ("header:x-api-key", "bearer", "ip")
 DEFAULT_MAX_COST = 1000
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _TOP_KEYS = ("identity", "trust_forwarded_for", "ipv6_prefix", "partition_key", "legacy_headers", "max_cost",
-             "rules", "costs", "overrides", "plans", "known_keys", "jwt")
+             "rules", "costs", "overrides", "plans", "known_keys", "jwt", "deny_cache_seconds")
 _RULE_KEYS = ("name", "limit", "algorithm", "burst", "match", "shadow", "on_error", "key")
 _MATCH_KEYS = ("methods", "paths")
 _OVERRIDE_TABLE_KEYS = ("limit", "burst")
@@ -57,6 +58,7 @@ class Config(NamedTuple):
     layers: Layers = NO_LAYERS                   # known keys, JWT (src/tollgate/identity_layers.py)
     rule_keys: dict[str, Source] = {}            # rule name -> the identity it counts per (`key = "ip"`)
     labels: dict[str, str] = {}                  # str(Identity) -> an override's `label` (the dashboard)
+    deny_cache_ms: int = DEFAULT_DENY_CACHE_S * 1000   # worker/deny_cache.py cap (src/tollgate/edge_settings.py)
 
     def cost_for(self, method: str, path: str) -> int:
         for rc in self.costs:
@@ -117,10 +119,11 @@ def parse_config(raw: Any, path: str = "TOLLGATE") -> Config:
     impossible_costs(costs, rules, {**overrides, **{f"plan:{k}": v for k, v in plans.items()}}, path, errors)
     layers, keys = parse_layers(raw, path, errors), rule_keys(raw_rules, trust, ipv6_prefix, f"{path}.rules", errors)
     check_sources(identity, keys, layers, path, errors)
+    deny_cache_ms = parse_deny_cache(raw, path, errors)
     if errors:
         raise ConfigError(errors)
     return Config(identity, rules, costs, overrides, legacy, max_cost, ipv6_prefix, partition, plans, layers, keys,
-                  labels)
+                  labels, deny_cache_ms)
 
 
 # ------------------------------------------------------------------ pieces
