@@ -34,6 +34,7 @@ from typing import Any
 
 from workers import DurableObject
 
+from durable_objects import latency_hours
 from durable_objects.outbox_recent import recent as _recent
 from durable_objects.sql import Sql, migrate
 from src.tollgate import clock
@@ -84,6 +85,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
              value INTEGER NOT NULL,
              PRIMARY KEY (kind, rules, bucket))""",
     ),
+    4: latency_hours.SCHEMA,          # the same sums per UTC hour, for the dashboard's percentiles over time
 }
 LATENCY_KINDS = ("decision", "origin", "added")
 LATENCY_SLOTS = 15                  # 13 bounds + Inf, then the sum: worker/latency.py
@@ -227,7 +229,9 @@ class SnapshotOutbox(DurableObject):
         return _dumps({"ok": True})
 
     async def add_latency(self, batch: str) -> str:
-        """`{kind: {rules: [count per bucket..., sum µs]}}` from one isolate: add to the sums."""
+        """`{kind: {rules: [count per bucket..., sum µs]}}` from one isolate: add to the sums
+        (and to this hour's, durable_objects/latency_hours.py)."""
+        now = clock.now_ms()
         for kind, series in _args(batch, "add_latency").items():
             if kind not in LATENCY_KINDS or not isinstance(series, dict):
                 raise ValueError(f"add_latency.{kind}: unknown kind (known: {', '.join(LATENCY_KINDS)})")
@@ -237,19 +241,21 @@ class SnapshotOutbox(DurableObject):
                     raise ValueError(f"add_latency.{kind}.{rules}: expected {LATENCY_SLOTS} counts >= 0")
                 for bucket, n in enumerate(slots[:-1]):
                     if n:
-                        self._add_latency(kind, rules, bucket, n)
-                self._add_latency(kind, rules, -1, slots[-1])
+                        self._add_latency(kind, rules, bucket, n, now)
+                self._add_latency(kind, rules, -1, slots[-1], now)
+        latency_hours.forget(self.sql, now)
         return _dumps({"ok": True})
 
-    def _add_latency(self, kind: str, rules: str, bucket: int, n: int) -> None:
+    def _add_latency(self, kind: str, rules: str, bucket: int, n: int, now: int) -> None:
         self.sql.run("INSERT INTO latency (kind, rules, bucket, value) VALUES (?, ?, ?, ?) "
                      "ON CONFLICT(kind, rules, bucket) DO UPDATE SET value = value + excluded.value",
                      kind, rules, bucket, n)
+        latency_hours.add(self.sql, kind, rules, now, bucket, n)
 
     async def recent(self, args: str) -> str:
         """`{"since_ms", "top"}`: usage per rule and the most-denied clients since then, from `seen`
         (the dashboard page; durable_objects/outbox_recent.py)."""
-        return _recent(self.sql, args)
+        return _recent(self.sql, args, LATENCY_SLOTS)
 
     async def stats(self) -> str:
         """Depth, oldest unflushed change, leased entries, counters and gauges."""

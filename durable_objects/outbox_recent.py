@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from durable_objects import latency_hours
+
 _COUNTS = ("allowed", "admitted", "denied", "shadow_denied")
 MAX_TOP = 50
 
@@ -30,9 +32,10 @@ def _args(text: str) -> tuple[int, int]:
     return since, top
 
 
-def recent(sql: Any, args: str) -> str:
+def recent(sql: Any, args: str, latency_slots: int) -> str:
     """`{"since_ms", "top"}` -> `{"rules": {rule: [allowed, admitted, denied, shadow_denied]},
-    "denied": [[client, denied, {rule: denied}], ...]}` over the hours starting at or after since_ms."""
+    "denied": [[client, denied, {rule: denied}], ...], "latency": {kind: {rules: {"<hour>": [slots]}}}}`
+    over the hours starting at or after since_ms."""
     since, top = _args(args)
     sums = ", ".join(f"SUM({c}) AS {c}" for c in _COUNTS)
     rules = {r["rule"]: [int(r[c] or 0) for c in _COUNTS]
@@ -47,4 +50,5 @@ def recent(sql: Any, args: str) -> str:
                           since, *by_rule):
             by_rule[r["client"]][r["rule"]] = int(r["denied"])
     return json.dumps({"rules": rules, "denied": [[c["client"], int(c["denied"]), by_rule[c["client"]]]
-                                                  for c in clients]}, separators=(",", ":"))
+                                                  for c in clients],
+                       "latency": latency_hours.since(sql, since, latency_slots)}, separators=(",", ":"))

@@ -78,6 +78,7 @@ async def gather(env: Any, settings: Settings) -> dict[str, Any]:
         "denied_clients": _denied(settings, [r for r in recent if r is not None]),
         "outbox": _outbox(stats, book, now),
         "latency": _latency([s for s in stats if s is not None]),
+        "latency_hours": _latency_hours([r for r in recent if r is not None], since),
     }
 
 
@@ -155,10 +156,43 @@ def _outbox(stats: list, book: dict, now: int) -> dict[str, Any]:
             "last_flush_ms": book.get("gauges", {}).get("last_flush_success_ms")}
 
 
+def _percentiles(slots: list[int]) -> dict[str, Any] | None:
+    """Count, mean and QUANTILES (ms) of one histogram ([count per bucket..., sum µs]); None when empty."""
+    counts, total_us = slots[:-1], slots[-1]
+    n = sum(counts)
+    if n == 0 or len(counts) != len(BOUNDS_MS) + 1:
+        return None
+    row: dict[str, Any] = {"count": n, "mean_ms": total_us / n / 1000}
+    for name, q in QUANTILES:
+        row[f"{name}_ms"] = quantile(q, BOUNDS_MS, counts)
+        row[f"{name}_over"] = overflowed(q, counts)
+    return row
+
+
+def _latency_hours(recent: list[dict], since: int) -> list[dict[str, Any]]:
+    """Per kind and rule set, one entry per hour of the window (oldest first; count 0: nothing observed),
+    from the shards' hourly sums (durable_objects/latency_hours.py)."""
+    merged: dict[tuple[str, str], dict[int, list[int]]] = {}
+    for r in recent:
+        for kind, series in (r.get("latency") or {}).items():
+            for rules, hours in series.items():
+                for hour, slots in hours.items():
+                    into = merged.setdefault((kind, rules), {}).setdefault(int(hour), [0] * len(slots))
+                    for i, n in enumerate(slots):
+                        into[i] += int(n)
+    order = {k: i for i, k in enumerate(KINDS)}
+    out = []
+    for (kind, rules), hours in sorted(merged.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1])):
+        starts = [since + i * ACCOUNTING_PERIOD_MS for i in range(WINDOW_HOURS)]
+        out.append({"kind": kind, "rules": rules,
+                    "hours": [{"period_start_ms": h, **(_percentiles(hours[h]) or {"count": 0})} if h in hours
+                              else {"period_start_ms": h, "count": 0} for h in starts]})
+    return out
+
+
 def _latency(stats: list) -> list[dict[str, Any]]:
-    """Per kind and rule set: count, mean and percentiles (ms) of everything the shards have summed.
-    The sums have no time dimension (durable_objects/outbox.py `latency`), so these are since the
-    shards began counting, not a window."""
+    """Per kind and rule set: count, mean and percentiles (ms) of everything the shards have summed
+    since they began counting (durable_objects/outbox.py `latency`, what /__tollgate/metrics exports)."""
     merged: dict[tuple[str, str], list[int]] = {}
     for s in stats:
         for kind, series in (s.get("latency") or {}).items():
@@ -169,13 +203,7 @@ def _latency(stats: list) -> list[dict[str, Any]]:
     order = {k: i for i, k in enumerate(KINDS)}
     out = []
     for (kind, rules), slots in sorted(merged.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1])):
-        counts, total_us = slots[:-1], slots[-1]
-        n = sum(counts)
-        if n == 0 or len(counts) != len(BOUNDS_MS) + 1:
-            continue
-        row: dict[str, Any] = {"kind": kind, "rules": rules, "count": n, "mean_ms": total_us / n / 1000}
-        for name, q in QUANTILES:
-            row[f"{name}_ms"] = quantile(q, BOUNDS_MS, counts)
-            row[f"{name}_over"] = overflowed(q, counts)
-        out.append(row)
+        row = _percentiles(slots)
+        if row is not None:
+            out.append({"kind": kind, "rules": rules, **row})
     return out

@@ -39,6 +39,9 @@ form{display:inline}button{font:inherit;padding:.35rem .8rem;border-radius:.35re
 background:var(--card);color:var(--fg)}input{font:inherit;padding:.45rem;width:100%;margin:.4rem 0 .7rem;
 border:1px solid var(--line);border-radius:.35rem;background:var(--bg);color:var(--fg)}
 .login{max-width:22rem;margin:12vh auto}
+.spark{display:flex;align-items:flex-end;gap:1px;height:2.6rem;border-bottom:1px solid var(--line)}
+.spark i{flex:1;background:var(--ok);min-height:1px}.spark i.none{background:none}
+.hours{margin-top:1.2rem}.hours p{margin:.5rem 0 .2rem}.axis{display:flex;justify-content:space-between;font-size:.75rem;color:var(--mut)}
 @media(max-width:40rem){main{padding:.5rem}section{padding:.6rem}th,td{padding:.25rem .3rem;font-size:.85rem}}"""
 
 
@@ -146,8 +149,11 @@ def _outbox(data: dict) -> str:
     return f'<section id="outbox"><h2>Outbox and flush</h2><div class="kpi">{cells}</div></section>'
 
 
+SPAN_NAMES = {"decision": "Decision round trip", "origin": "Origin answer", "added": "Added by the gateway"}
+
+
 def _latency(data: dict) -> str:
-    names = {"decision": "Decision round trip", "origin": "Origin answer", "added": "Added by the gateway"}
+    names = SPAN_NAMES
     rows = "".join(
         f'<tr id="latency-{escape(r["kind"])}-{escape(r["rules"])}"><td>{names.get(r["kind"], escape(r["kind"]))}'
         f'<br><small>{escape(r["rules"])}</small></td><td class="n">{_n(r["count"])}</td>'
@@ -156,11 +162,33 @@ def _latency(data: dict) -> str:
     body = (f"<table><thead><tr><th>Span, rule set</th><th>Count</th><th>p50</th><th>p90</th><th>p99</th>"
             f"<th>Mean</th></tr></thead><tbody>{rows}</tbody></table>" if rows
             else '<p class="mut">No latency observed yet.</p>')
-    return (f'<section id="latency"><h2>Latency</h2>{body}<p class="note">Current percentiles over everything '
-            "observed since the outbox shards began counting: the histograms are kept as running sums with no time "
-            "dimension, so a trend over time is not available here (Prometheus keeps one: see the Grafana "
-            "dashboard). Interpolated within buckets of 1 ms to 10 s, as histogram_quantile does; the Workers "
-            "clock advances only across I/O, so spans hold waits, not the Worker's CPU.</p></section>")
+    return (f'<section id="latency"><h2>Latency</h2>{body}<p class="note">Percentiles over everything observed '
+            "since the outbox shards began counting (the sums /__tollgate/metrics exports), interpolated within "
+            "buckets of 1 ms to 10 s as histogram_quantile does; the Workers clock advances only across I/O, so "
+            f"spans hold waits, not the Worker's CPU.</p>{_latency_hours(data)}</section>")
+
+
+def _latency_hours(data: dict) -> str:
+    """p99 per hour over the window, one bar per hour (tallest: the row's highest p99)."""
+    rows = []
+    for series in data.get("latency_hours", []):
+        hours = series["hours"]
+        top = max((h["p99_ms"] for h in hours if h["count"]), default=0) or 1
+        bars = "".join(
+            f'<i id="hour-{escape(series["kind"])}-{escape(series["rules"])}-{h["period_start_ms"]}" '
+            f'style="height:{100 * h["p99_ms"] / top:.0f}%" title="{_utc(h["period_start_ms"])[11:]}: p50 '
+            f'{_ms(h["p50_ms"], h["p50_over"])}, p99 {_ms(h["p99_ms"], h["p99_over"])}, {h["count"]:,} spans"></i>'
+            if h["count"] else '<i class="none"></i>' for h in hours)
+        name = SPAN_NAMES.get(series["kind"], escape(series["kind"]))
+        rows.append(f'<p><small>{name} · {escape(series["rules"])} · highest p99 {_ms(top)}</small></p>'
+                    f'<div class="spark">{bars}</div>')
+    if not rows:
+        return ""
+    return (f'<div class="hours"><h2>p99 per hour, last {data["window_hours"]} hours</h2>{"".join(rows)}'
+            f'<div class="axis">'
+            f'<span>{_utc(data["since_ms"])}</span><span>now</span></div><p class="note">From each shard\'s hourly '
+            "sums (an isolate's batch counts in the hour it arrived); a bar's tooltip gives its hour's p50 and p99."
+            "</p></div>")
 
 
 def dashboard_page(data: dict) -> str:

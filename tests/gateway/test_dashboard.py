@@ -96,6 +96,8 @@ def _browse(url: str, tmp_path: Path, data: dict, want: dict) -> None:
         assert "Acme batch jobs" in row and str(want["by_client"]["sk-heavy-4242"]) in row
         assert _number(driver.find_element(By.ID, "outbox-depth").text) == 0
         assert driver.find_element(By.ID, "latency-decision-burst+daily").text
+        last_hour = [h for h in data["latency_hours"][0]["hours"] if h["count"]][-1]["period_start_ms"]
+        assert "p99" in driver.find_element(By.ID, f"hour-decision-burst+daily-{last_hour}").get_attribute("title")
         assert "sk-heavy" not in driver.page_source and "sk-light" not in driver.page_source
         # Fits a phone: nothing wider than the screen outside the sections that scroll by themselves.
         assert driver.execute_script("return [document.documentElement.scrollWidth, innerWidth]") == [390, 390]
@@ -156,6 +158,10 @@ def test_dashboard_login_then_the_page_shows_the_stores_numbers(tmp_path, runtim
                    for b in [f"{ms / 1000:g}" for ms in latency.BOUNDS_MS] + ["+Inf"]]
         per_bucket = [int(b - a) for a, b in zip([0] + buckets[:-1], buckets)]
         assert decision["count"] == len(PLAN) and decision["p99_ms"] == quantile(0.99, latency.BOUNDS_MS, per_bucket)
+        # Everything was observed in this hour (or, across an hour's end, the one before): the hourly
+        # series holds the same spans as the running sums.
+        hourly = next(s for s in got["latency_hours"] if s["kind"] == "decision")["hours"]
+        assert len(hourly) == 24 and sum(h["count"] for h in hourly) == len(PLAN)
         status, headers, body = await call(http, "GET", url + PAGE, headers={"Cookie": f"tollgate_dashboard={cookie}"})
         assert status == 200 and b'id="rule-burst-store-denied"' in body and len(body) < 16_000, len(body)
         assert "script-src" not in headers["Content-Security-Policy"] and "default-src 'none'" in headers[

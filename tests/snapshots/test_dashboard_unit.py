@@ -142,3 +142,23 @@ def test_a_client_counted_by_two_shards_is_one_row():
             rec = UsageRecord(client, "burst", period_start(NOW) - hour * 3_600_000, 1, 1, 3, 0, 1)
             asyncio.run(env.OUTBOX.getByName(shard).put(encode_rows([rec])))
     assert view(env)["denied_clients"] == [{"client": client[:12], "label": None, "denied": 6, "by_rule": {"burst": 6}}]
+
+
+def test_percentiles_per_hour_over_the_window():
+    env = env_with()
+    box = env.OUTBOX.getByName("shard-1")
+    for hours_ago, bucket in ((30, 10), (5, 9), (0, 2)):          # 30 h ago: outside the window
+        slots = [0] * 15
+        slots[bucket], slots[-1] = 10, 10_000
+        with clock.use(lambda: NOW - hours_ago * 3_600_000):
+            asyncio.run(box.add_latency(json.dumps({"decision": {"burst": slots}})))
+    data = view(env)
+    [series] = data["latency_hours"]
+    hours = series["hours"]
+    assert len(hours) == 24 and hours[-1]["period_start_ms"] == period_start(NOW)
+    assert [h["count"] for h in hours if h["count"]] == [10, 10]
+    assert 500 < hours[-6]["p99_ms"] <= 1000 and 2 < hours[-1]["p99_ms"] <= 5   # 5 hours ago slower than now
+    html = dashboard_page(data)
+    assert f'id="hour-decision-burst-{period_start(NOW)}" style="height:0%"' in html    # linear: 5 ms of 1 s
+    assert f'id="hour-decision-burst-{period_start(NOW) - 5 * 3_600_000}" style="height:100%"' in html
+    assert "p99 per hour, last 24 hours" in html

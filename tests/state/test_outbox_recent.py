@@ -46,3 +46,27 @@ def test_sums_per_rule_since_the_given_hour_and_ranks_denied_clients():
 def test_bad_arguments_say_what_was_expected(args):
     with pytest.raises(ValueError, match="recent"):
         asyncio.run(outbox().recent(args))
+
+
+def test_latency_batches_are_also_summed_per_arrival_hour_and_old_hours_forgotten():
+    box = outbox()
+    t = [PERIOD0 - 49 * HOUR]
+
+    def batch(bucket: int, n: int) -> str:
+        slots = [0] * 15
+        slots[bucket], slots[-1] = n, n * 3000
+        return json.dumps({"decision": {"burst": slots}})
+    with clock.use(lambda: t[0]):
+        call(box.add_latency(batch(2, 1)))                      # 49 hours ago: forgotten below
+        t[0] = PERIOD0 + 10
+        call(box.add_latency(batch(2, 4)))
+        call(box.add_latency(batch(5, 1)))
+        t[0] = PERIOD0 + HOUR + 10
+        call(box.add_latency(batch(9, 2)))
+        got = call(box.recent(json.dumps({"since_ms": PERIOD0 - 60 * HOUR, "top": 0})))
+        stats = call(box.stats())
+    hours = got["latency"]["decision"]["burst"]
+    assert sorted(hours) == [str(PERIOD0), str(PERIOD0 + HOUR)]           # the 49-hour-old one is gone
+    assert hours[str(PERIOD0)][2] == 4 and hours[str(PERIOD0)][5] == 1 and hours[str(PERIOD0)][-1] == 15_000
+    assert hours[str(PERIOD0 + HOUR)][9] == 2
+    assert stats["latency"]["decision"]["burst"][2] == 5                 # the running sums keep everything
