@@ -11,7 +11,8 @@ The class is the table of contents; each job has its own module:
 - durable_objects/outbox_pusher.py: pending changes, the alarm, the confirmation;
 - durable_objects/bucket_admin.py: inspect and reset;
 - durable_objects/restore.py: restore, SEED_FROM_STORE, charging restored usage;
-- durable_objects/lifecycle.py: an idle, confirmed bucket deletes itself (cleanup alarm, deleteAll).
+- durable_objects/lifecycle.py: an idle, confirmed bucket deletes itself (cleanup alarm, deleteAll);
+- durable_objects/rotation.py: IDENTITY_SECRET rotation (take over from, or forward to, the other name).
 """
 from __future__ import annotations
 
@@ -21,11 +22,13 @@ from workers import DurableObject
 
 from durable_objects import bucket_admin, restore
 from durable_objects.lifecycle import Lifecycle
+from durable_objects.rotation import Rotation
 from durable_objects.outbox_pusher import OutboxPusher
 from durable_objects.rule_store import RuleStore
 from durable_objects.sql import Sql
 from src.tollgate import clock
 from src.tollgate.decision import decide
+from src.tollgate.deny_report import decode_report, split_payload
 from src.tollgate.snapshots import UsageRecord
 from src.tollgate.usage import period_start
 from src.tollgate.wire import decode_decide, encode_decision
@@ -56,6 +59,8 @@ class ClientBucket(DurableObject):
         self.seeder = restore.Seeder(self.store, self.env, self.client)
         self.lifecycle = Lifecycle(self.sql, self.store, storage, self.env, self.client, self._wiped)
         self.pusher.lifecycle = self.lifecycle
+        self.rotation = Rotation(self.sql, self.store, self.env, self.client, self.lifecycle.limits)
+        self.lifecycle.hold_until = self.rotation.keep_until
         self.wiped = False
 
     def _wiped(self) -> None:
@@ -63,21 +68,31 @@ class ClientBucket(DurableObject):
         self.wiped = True
         self.seeder.checked = False     # routes the next decision through _warm_up
 
-    async def _warm_up(self) -> None:
-        """The first decision of this instance, or of a fresh bucket after a cleanup."""
+    async def _warm_up(self, payload: str, previous: str | None) -> str | None:
+        """The first decision of this instance, or of a fresh bucket after a cleanup; every
+        decision of a bucket that moved to a new name (its answer, decided there)."""
         self._awake()
+        if self.rotation.moved_to is not None:
+            return await self.rotation.forward(payload)
+        await self.rotation.take_over(previous)
         await self.seeder.seed_if_asked()
+        return None
 
     def _awake(self) -> None:
         if self.wiped:
             self._open()
 
     # ---------------------------------------------------------------- decide (the request path)
-    async def decide(self, payload: str) -> str:
-        """One atomic decision over the given rules; JSON in and out (src/tollgate/wire.py)."""
+    async def decide(self, payload: str, previous: str | None = None) -> str:
+        """One atomic decision over the given rules; JSON in and out (src/tollgate/wire.py).
+        `previous`: this client's name under IDENTITY_SECRET_PREVIOUS, during a rotation.
+        After a newline the payload may carry the isolate's own denials (deny_report.py)."""
+        payload, reported = split_payload(payload)
         rules, cost = decode_decide(payload)
         if not self.seeder.checked:
-            await self._warm_up()
+            forwarded = await self._warm_up(payload, previous)
+            if forwarded is not None:
+                return forwarded
         store = self.store
         # --- read, decide, write: no await until the writes are done ---
         now = clock.now_ms()
@@ -88,6 +103,8 @@ class ClientBucket(DurableObject):
                 restore.charge_restored(store, rules, rows, now)
             decision = decide(rules, {name: row.state for name, row in rows.items()}, cost, now)
             changed = store.record(decision, rows, cost, period)
+            if reported:
+                changed = store.add_denied(reported, period) or changed
         except BaseException:
             store.forget()      # rows may be changed in memory and not in storage: read them again
             raise
@@ -96,6 +113,14 @@ class ClientBucket(DurableObject):
         if changed:
             await self.pusher.ensure_alarm(now)
         return encode_decision(decision)
+
+    async def count_denied(self, report: str) -> str:
+        """Denials an isolate answered from its deny cache (worker/deny_cache.py), in memory."""
+        self._awake()
+        now = clock.now_ms()
+        if self.store.add_denied(decode_report(report), period_start(now)):
+            await self.pusher.ensure_alarm(now)
+        return '{"ok":true}'
 
     # ---------------------------------------------------------------- alarm: push to the outbox
     def pending(self) -> list[UsageRecord]:
@@ -122,6 +147,15 @@ class ClientBucket(DurableObject):
         """Forget limiter state; usage counters (and their way to the store) are kept."""
         self._awake()
         return bucket_admin.reset(self.store, self.client)
+
+    # ---------------------------------------------------------------- secret rotation
+    async def hand_over(self, new_client: str) -> str:
+        """The client's bucket under the new secret takes this one's limiter states (rotation.py)."""
+        self._awake()
+        answer = self.rotation.hand_over(new_client)
+        self.seeder.checked = False     # every later decision takes _warm_up, which forwards it
+        await self.lifecycle.schedule()
+        return answer
 
     # ---------------------------------------------------------------- restore
     def is_empty(self) -> bool:

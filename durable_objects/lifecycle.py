@@ -43,6 +43,7 @@ class Lifecycle:
         self.limits: dict[str, list[Limit]] = lifecycle.decode_limits(_json(meta.get("limits")))
         self.cleanup_at: int | None = int(meta["cleanup_at"]) if meta.get("cleanup_at") else None
         self._last_rules: Any = None
+        self.hold_until: Callable[[], int] = lambda: 0    # rotation.py: a forwarding bucket stays a while
 
     # ------------------------------------------------------------ from the request path
     def note(self, rules: Any) -> None:
@@ -61,7 +62,8 @@ class Lifecycle:
     def due(self) -> int | None:
         rows = {name: (row.state, row.period_start) for name, row in self.store.all_rows().items()}
         restored = [r["period_start"] for r in self.sql.rows("SELECT period_start FROM restored_usage")]
-        return lifecycle.cleanup_due(rows, self.limits, restored)
+        due = lifecycle.cleanup_due(rows, self.limits, restored)
+        return None if due is None else max(due, self.hold_until())
 
     async def after_alarm(self, push_rearmed: bool) -> None:
         """After the push: schedule the cleanup, or clean up now if it is due and nothing is held."""

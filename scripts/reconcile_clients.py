@@ -20,17 +20,18 @@ from src.tollgate.identity import DEFAULT_IPV6_PREFIX, Identity, IdentityError, 
 _HEX = re.compile(r"^[0-9a-f]{4,64}$")
 
 
-def identity_secret(config: Path) -> tuple[str | None, str]:
-    """(IDENTITY_SECRET, where it came from)."""
-    if os.environ.get("IDENTITY_SECRET"):
-        return os.environ["IDENTITY_SECRET"], "$IDENTITY_SECRET"
+def identity_secret(config: Path, name: str = "IDENTITY_SECRET") -> tuple[str | None, str]:
+    """(the secret `name`, where it came from): IDENTITY_SECRET, or IDENTITY_SECRET_PREVIOUS
+    during a rotation (README "Running Tollgate for a long time")."""
+    if os.environ.get(name):
+        return os.environ[name], f"${name}"
     dev_vars = config.parent / ".dev.vars"
     if dev_vars.is_file():
         for line in dev_vars.read_text().splitlines():
             line = line.strip().removeprefix("export ").strip()
-            if line.startswith("IDENTITY_SECRET="):
+            if line.startswith(f"{name}="):
                 return line.split("=", 1)[1].strip().strip("\"'"), str(dev_vars)
-    return None, "nowhere (set $IDENTITY_SECRET or put it in .dev.vars beside --config)"
+    return None, f"nowhere (set ${name} or put it in .dev.vars beside --config)"
 
 
 def _ipv6_prefix(config: Path) -> int:
@@ -59,6 +60,10 @@ def _as_identity(text: str, ipv6_prefix: int) -> Identity | None:
 def resolve_clients(conn: sqlite3.Connection, text: str, config: Path, error: type[Exception]) -> list[str]:
     """The store's client keys that `text` names; `error` (the caller's) when none does."""
     known = [r[0] for r in conn.execute("SELECT DISTINCT client FROM usage")]
+    try:   # clients whose hours were all rolled into days (migrations/0002_usage_daily.sql)
+        known += [r[0] for r in conn.execute("SELECT DISTINCT client FROM usage_daily")]
+    except sqlite3.Error:
+        pass
     lowered = text.strip().lower()
     found: list[str] = [text] if text in known else []     # a client key exactly as stored
     tried: list[str] = []
@@ -67,15 +72,25 @@ def resolve_clients(conn: sqlite3.Connection, text: str, config: Path, error: ty
         tried.append(f"a client key starting with {lowered}")
     identity = _as_identity(text.strip(), _ipv6_prefix(config))
     if identity is not None:
-        secret, source = identity_secret(config)
-        if secret is None:
-            tried.append(f"{identity} (not hashed: IDENTITY_SECRET found {source})")
-        else:
-            key = client_key(secret.encode(), identity)
-            tried.append(f"{identity}, whose client key is {key[:16]}... under the IDENTITY_SECRET from {source}")
-            if key in known:
-                found.append(key)
+        found += _hashed(identity, config, set(known), tried)
     if not found:
         raise error(f"no usage in the store matches --client {text!r}: tried {'; and '.join(tried) or 'nothing'} "
                     f"({len(known)} clients in the store)")
     return sorted(set(found))
+
+
+def _hashed(identity: Identity, config: Path, known: set[str], tried: list[str]) -> list[str]:
+    """The identity's keys under IDENTITY_SECRET and, across a rotation, IDENTITY_SECRET_PREVIOUS:
+    the store holds the client under both until the old rows age out."""
+    found = []
+    for name in ("IDENTITY_SECRET", "IDENTITY_SECRET_PREVIOUS"):
+        secret, source = identity_secret(config, name)
+        if secret is None:
+            if name == "IDENTITY_SECRET":
+                tried.append(f"{identity} (not hashed: IDENTITY_SECRET found {source})")
+            continue
+        key = client_key(secret.encode(), identity)
+        tried.append(f"{identity}, whose client key is {key[:16]}... under the {name} from {source}")
+        if key in known:
+            found.append(key)
+    return found

@@ -96,6 +96,19 @@ def remember(limits: dict[str, list[Limit]], rules: Iterable[Any]) -> bool:
     return changed
 
 
+def remember_encoded(limits: dict[str, list[Limit]], encoded: Any) -> bool:
+    """`remember` for limits another bucket kept (`encode_limits`, a secret rotation)."""
+    changed = False
+    for name, ls in decode_limits(encoded).items():
+        for lim in ls:
+            seen = limits.setdefault(name, [])
+            if lim not in seen:
+                seen.append(lim)
+                del seen[:-LIMITS_PER_RULE]
+                changed = True
+    return changed
+
+
 def encode_limits(limits: Mapping[str, Sequence[Limit]]) -> dict[str, list[list]]:
     return {name: [list(lim) for lim in ls] for name, ls in sorted(limits.items())}
 
