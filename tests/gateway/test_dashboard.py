@@ -218,8 +218,10 @@ def test_the_dashboard_is_off_without_an_admin_token_and_refuses_what_it_does_no
     async def scenario(edge, origin, http):
         status, headers, body = await call(http, "PUT", edge.url + PAGE)
         assert status == 405 and headers["Allow"] == "GET, HEAD"
-        status, _, _ = await call(http, "GET", edge.url + PAGE + "/login")
-        assert status == 405
+        status, headers, _ = await call(http, "GET", edge.url + PAGE + "/login")
+        assert status == 303 and headers["Location"] == PAGE
+        status, headers, _ = await call(http, "DELETE", edge.url + PAGE + "/login")
+        assert status == 405 and headers["Allow"] == "GET, POST"
         status, _, body = await call(http, "POST", edge.url + PAGE + "/login", data=b"token=x",
                                      headers={"Content-Type": "text/plain"})
         assert status == 400 and b"login form" in body

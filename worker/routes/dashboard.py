@@ -64,8 +64,10 @@ async def handle_dashboard(incoming: Incoming, path: str, settings: Settings, en
             return _html(200, dashboard_page.login_page())
         return _html(200, dashboard_page.dashboard_page(await dashboard_data.gather(env, settings)))
     if action == "/login":
+        if method in ("GET", "HEAD"):           # a bookmarked or reloaded login URL: to the page (or its form)
+            return _see_other([])
         if method != "POST":
-            return method_not_allowed(method, ("POST",))
+            return method_not_allowed(method, ("GET", "POST"))
         return await _login(incoming, settings)
     if action == "/logout":
         if method != "POST":
