@@ -18,6 +18,7 @@ from src.tollgate.identity import DEFAULT_IPV6_PREFIX, Identity, IdentityError, 
 from src.tollgate.identity_layers import NO_LAYERS, Layers, check_sources, parse_layers, rule_keys
 from src.tollgate.labels import LABEL_KEY, parse_label
 from src.tollgate.rates import parse_rate
+from src.tollgate.renames import check_renames, parse_previous_names
 from src.tollgate.rules import MATCH_ALL, Match, Rule
 
 DEFAULT_IDENTITY = ("header:x-api-key", "bearer", "ip")
@@ -25,7 +26,7 @@ DEFAULT_MAX_COST = 1000
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _TOP_KEYS = ("identity", "trust_forwarded_for", "ipv6_prefix", "partition_key", "legacy_headers", "max_cost",
              "rules", "costs", "overrides", "plans", "known_keys", "jwt", "deny_cache_seconds")
-_RULE_KEYS = ("name", "limit", "algorithm", "burst", "match", "shadow", "on_error", "key")
+_RULE_KEYS = ("name", "limit", "algorithm", "burst", "match", "shadow", "on_error", "key", "previous_names")
 _MATCH_KEYS = ("methods", "paths")
 _OVERRIDE_TABLE_KEYS = ("limit", "burst")
 _LIST = (list, tuple)          # TOML arrays arrive as lists; a JSON or Python caller may pass tuples
@@ -163,6 +164,7 @@ def _rules(value: Any, where: str, errors: list[str]) -> tuple[Rule, ...]:
             seen.add(name)
         if rule is not None:
             out.append(rule)
+    check_renames(out, where, errors)
     return tuple(out)
 
 
@@ -199,10 +201,11 @@ def _rule(item: Any, where: str, errors: list[str]) -> Rule | None:
     if on_error not in ("open", "closed"):
         errors.append(f"{where}.on_error: expected open | closed, got {on_error!r}"
                       f"{_did_you_mean(on_error, ('open', 'closed'))}")
+    previous = parse_previous_names(item.get("previous_names"), f"{where}.previous_names", errors)
     if len(errors) > before or rate is None:
         return None
     limit = Limit(algorithm, rate.count, rate.period_ms, burst if burst is not None else rate.count)
-    return Rule(name, limit, match, shadow, on_error)
+    return Rule(name, limit, match, shadow, on_error, previous)
 
 
 def _match(value: Any, where: str, errors: list[str]) -> Match:

@@ -47,6 +47,7 @@ class Rule(NamedTuple):
     match: Match = MATCH_ALL
     shadow: bool = False      # report-only: evaluated and reported, never denies
     on_error: str = "open"    # what the gateway does when the bucket cannot be reached
+    previous_names: tuple[str, ...] = ()   # renamed: the bucket keeps the state kept under these
 
     def matches(self, method: str, path: str) -> bool:
         return self.match.matches(method, path)

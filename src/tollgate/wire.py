@@ -5,7 +5,8 @@ Why text: Durable Object RPC converts Python values to JS and back
 string is the one value both runtimes deliver unchanged. Rules travel as
 lists, not objects, to keep the per-request payload small.
 
-decide payload:   {"v":1,"cost":N,"rules":[[name,algorithm,count,period_ms,burst,shadow,on_error],...]}
+decide payload:   {"v":1,"cost":N,"rules":[[name,algorithm,count,period_ms,burst,shadow,on_error(,previous_names)],...]}
+                  (previous_names, a list of the rule's former names, only when it has some)
 decision result:  {"v":1,"ok":0|1,"by":name|null,"retry":ms,"res":[[name,allowed,shadow,remaining,reset_ms,retry_after_ms],...]}
 """
 from __future__ import annotations
@@ -57,14 +58,19 @@ def _str(value: Any, where: str) -> str:
 
 def encode_rule(rule: Rule) -> list:
     lim = rule.limit
-    return [rule.name, lim.algorithm, lim.count, lim.period_ms, lim.burst,
-            1 if rule.shadow else 0, rule.on_error]
+    item = [rule.name, lim.algorithm, lim.count, lim.period_ms, lim.burst, 1 if rule.shadow else 0, rule.on_error]
+    return item + [list(rule.previous_names)] if rule.previous_names else item
 
 
 def decode_rule(item: Any, where: str = "rule") -> Rule:
-    if not isinstance(item, list) or len(item) != 7:
-        raise WireError(f"{where}: expected [name, algorithm, count, period_ms, burst, shadow, on_error]")
-    name, algorithm, count, period_ms, burst, shadow, on_error = item
+    if not isinstance(item, list) or len(item) not in (7, 8):
+        raise WireError(f"{where}: expected [name, algorithm, count, period_ms, burst, shadow, on_error"
+                        f"(, previous_names)]")
+    name, algorithm, count, period_ms, burst, shadow, on_error = item[:7]
+    previous = item[7] if len(item) == 8 else []
+    if not isinstance(previous, list) or not previous and len(item) == 8:
+        raise WireError(f"{where}.previous_names: expected a non-empty list of names")
+    previous_names = tuple(_str(p, f"{where}.previous_names[{i}]") for i, p in enumerate(previous))
     name = _str(name, f"{where}.name")
     if algorithm not in _ALGORITHMS:
         raise WireError(f"{where}.algorithm: expected one of {', '.join(_ALGORITHMS)}, got {algorithm!r}")
@@ -74,7 +80,7 @@ def decode_rule(item: Any, where: str = "rule") -> Rule:
         raise WireError(f"{where}.shadow: expected 0 or 1, got {shadow!r}")
     limit = Limit(algorithm, _int(count, f"{where}.count", 1), _int(period_ms, f"{where}.period_ms", 1),
                   _int(burst, f"{where}.burst", 1))
-    return Rule(name, limit, _MATCH_ALL, shadow=bool(shadow), on_error=on_error)
+    return Rule(name, limit, _MATCH_ALL, shadow=bool(shadow), on_error=on_error, previous_names=previous_names)
 
 
 def encode_decide(rules: Sequence[Rule], cost: int) -> str:
