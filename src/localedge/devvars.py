@@ -4,7 +4,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-DEFAULT_SECRETS = ("ADMIN_TOKEN", "ALLOW_TOKEN", "IDENTITY_SECRET")
+DEFAULT_SECRETS = ("ADMIN_TOKEN", "ALLOW_TOKEN", "IDENTITY_SECRET", "JWT_SECRET")   # JWT_SECRET: the sample's HS256 key
 
 
 def secret_names(config_dir: Path) -> list[str]:
