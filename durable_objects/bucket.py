@@ -12,7 +12,8 @@ The class is the table of contents; each job has its own module:
 - durable_objects/bucket_admin.py: inspect and reset;
 - durable_objects/restore.py: restore, SEED_FROM_STORE, charging restored usage;
 - durable_objects/lifecycle.py: an idle, confirmed bucket deletes itself (cleanup alarm, deleteAll);
-- durable_objects/rotation.py: IDENTITY_SECRET rotation (take over from, or forward to, the other name).
+- durable_objects/rotation.py: IDENTITY_SECRET rotation (take over from, or forward to, the other name);
+- durable_objects/renames.py: a renamed rule (previous_names) decides on its former name's row.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from workers import DurableObject
 
 from durable_objects import bucket_admin, restore
 from durable_objects.lifecycle import Lifecycle
+from durable_objects.renames import Renames
 from durable_objects.rotation import Rotation
 from durable_objects.outbox_pusher import OutboxPusher
 from durable_objects.rule_store import RuleStore
@@ -61,6 +63,7 @@ class ClientBucket(DurableObject):
         self.pusher.lifecycle = self.lifecycle
         self.rotation = Rotation(self.sql, self.store, self.env, self.client, self.lifecycle.limits)
         self.lifecycle.hold_until = self.rotation.keep_until
+        self.renames = Renames(self.sql, self.store, self.client)
         self.wiped = False
 
     def _wiped(self) -> None:
@@ -94,6 +97,7 @@ class ClientBucket(DurableObject):
             if forwarded is not None:
                 return forwarded
         store = self.store
+        asked, rules = rules, self.renames.canonical(rules)   # the same tuple unless a rule was renamed
         # --- read, decide, write: no await until the writes are done ---
         now = clock.now_ms()
         period = period_start(now)
@@ -112,6 +116,8 @@ class ClientBucket(DurableObject):
         self.lifecycle.note(rules)
         if changed:
             await self.pusher.ensure_alarm(now)
+        if rules is not asked:
+            decision = self.renames.answered_as(decision, asked, rules)
         return encode_decision(decision)
 
     async def count_denied(self, report: str) -> str:
