@@ -181,6 +181,16 @@ class RuleStore:
             return True
         return False
 
+    def add_denied(self, counts: dict[str, int], period: int) -> bool:
+        """Denials an isolate answered itself (worker/deny_cache.py), counted in memory like ours."""
+        rows = self.load(list(counts), period)
+        for name, n in counts.items():
+            row = rows[name]
+            self._roll(row, period)
+            row.denied += n
+            self._touch(row)
+        return bool(counts)
+
     def _touch(self, row: RuleRow) -> None:
         row.version += 1
         self._dirty.add(row.rule)
@@ -209,8 +219,7 @@ class RuleStore:
             self.sql.run(_UPSERTS[len(chunk)], *values)
 
     def set_state(self, rule: str, state: State) -> None:
-        """Store a limiter state outside a decision (restored usage charged, restore.py): the
-        row in memory already holds it; the journal makes it durable with one row."""
+        """A limiter state set outside a decision (restored usage charged, restore.py): one journal row."""
         row = self._rows.get(rule)
         if row is None:
             self.sql.run("UPDATE rule_state SET s0 = ?, s1 = ?, s2 = ? WHERE rule = ?", *_text(state), rule)

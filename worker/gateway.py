@@ -17,7 +17,7 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-from worker import latency
+from worker import deny_cache, latency
 from worker.forwarding import UNCHECKED_HEADER, origin_url, request_headers, response_headers
 from worker.limiter import (ALLOWED, CLOSED, DENIED, OVERLOADED, UNCHECKED, ask_bucket, blocked_reply,
                             closed_reply, denied_reply, identify_client, impossible_cost, overloaded_reply, rule_path)
@@ -68,6 +68,8 @@ async def reserved(incoming: Incoming, path: str, query: str, settings: Settings
         return await allow.handle_allow(incoming, path, query, settings, env, ctx)
     if path == "/__tollgate/health":
         return health.handle_health(incoming.method, settings)
+    if deny_cache.operator_asks(env, incoming.headers.get("authorization")):
+        await deny_cache.flush(env)     # admin, metrics, dashboard: exact counts, and a reset applies here now
     if path == "/__tollgate/metrics":
         return await metrics_route.handle_metrics(incoming.method, incoming.headers.get("authorization"), env)
     if path.startswith(admin.PREFIX):

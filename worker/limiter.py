@@ -21,7 +21,8 @@ from src.tollgate.decision import Decision
 from src.tollgate.headers import overloaded, partition_key, quota_exceeded, ratelimit_headers
 from src.tollgate.identity import Identity, IdentityError, client_key, identify
 from src.tollgate.wire import decode_decision, encode_decide
-from worker import identity_step, latency, metrics, rule_buckets
+from src.tollgate import clock
+from worker import deny_cache, identity_step, latency, metrics, rule_buckets
 from worker.replies import HeaderList, Reply, problem_reply
 from worker.settings import Settings
 
@@ -88,12 +89,20 @@ async def ask_bucket(env: Any, ctx: Any, settings: Settings, identity: Identity,
 
 async def ask_one_bucket(env: Any, ctx: Any, settings: Settings, identity: Identity, resolution: Resolution,
                          cost: int) -> Outcome:
-    """One RPC to `identity`'s bucket over `resolution.rules`."""
+    """One RPC to `identity`'s bucket over `resolution.rules`, unless this isolate's deny
+    cache already holds the bucket's denial of the same request (worker/deny_cache.py)."""
     rules = resolution.rules
     key = client_key(settings.identity_secret, identity)
+    cache = deny_cache.scope(env)
+    now = clock.now_ms()
+    what = _payload(rules, cost)
+    cached = cache.lookup(key, what, now)
+    if cached is not None:      # decided here, in no time: the latency histograms still count it
+        latency.observe(env, ctx, "decision", latency.rules_label(rules), 0)
+        return _outcome(settings, key, rules, cached)
     try:
         stub = env.BUCKETS.getByName(key)
-        payload = _payload(rules, cost)
+        payload = what + cache.take_report(key) if cache.unreported else what
         started = latency.now()
         previous = settings.previous_secret   # a secret rotation: the bucket may take over from its old name
         answer = await (stub.decide(payload) if previous is None else
@@ -102,6 +111,11 @@ async def ask_one_bucket(env: Any, ctx: Any, settings: Settings, identity: Ident
         decision = decode_decision(answer)
     except Exception as exc:  # the bucket (or its answer) failed: on_error decides
         return await _bucket_failed(env, ctx, resolution, exc)
+    cache.remember(key, what, rules, decision, now, settings.config.deny_cache_ms)   # keeps denials only
+    return _outcome(settings, key, rules, decision)
+
+
+def _outcome(settings: Settings, key: str, rules: tuple, decision: Decision) -> Outcome:
     denied = not decision.allowed
     config = settings.config
     headers = ratelimit_headers(rules, decision.results, denied, decision.retry_after_ms,

@@ -1,0 +1,143 @@
+"""The deny cache (worker/deny_cache.py) on the real limiter and the real ClientBucket, in
+virtual time (scripts/edge_sim.py): repeats of a denial cost no bucket call, the answer
+counts down, the entry ends at the retry time or the cap, the counts still reach the bucket."""
+from __future__ import annotations
+
+import json
+
+from scripts.edge_sim import SECRET, Sim, _drive, spread
+from src.tollgate.identity import Identity, client_key
+from src.tollgate import clock
+from src.tollgate.algorithms import Limit
+from src.tollgate.decision import Decision, RuleResult
+from src.tollgate.rules import MATCH_ALL, Rule
+from worker import deny_cache
+
+DAILY = {"identity": ["header:x-api-key"],
+         "rules": [{"name": "daily", "limit": "5/day", "algorithm": "fixed_window"}]}
+BURST = {"identity": ["header:x-api-key"], "rules": [{"name": "burst", "limit": "1/second", "burst": 2}]}
+
+
+def one(sim: Sim, at: float, client: str = "alice", isolate: int = 0, path: str = "/v1/items"):
+    return sim.run([(at, isolate, client, path)])[-1]
+
+
+def header(result, name: str) -> str:
+    return dict(result.outcome.headers)[name]
+
+
+def stored(sim: Sim, client: str = "alice") -> dict:
+    bucket = sim.buckets.bucket(client_key(SECRET.encode(), Identity("key", client)))
+    return {n: (r.allowed, r.denied) for n, r in bucket.store.all_rows().items()}
+
+
+def test_repeats_of_a_denial_cost_no_bucket_call_and_count_down():
+    sim = Sim(DAILY, [40.0])
+    for i in range(6):
+        one(sim, i * 100.0)
+    first = sim.results[-1]
+    assert not first.allowed and sim.calls == 6
+    repeats = [one(sim, 1000.0 + i * 1000) for i in range(30)]      # 30 s of repeats
+    assert sim.calls == 6, "no repeat reached the bucket"
+    assert all(not r.allowed and r.done_ms == r.sent_ms for r in repeats), "answered at once, denied"
+    ts = [int(header(r, "RateLimit").split("t=")[1]) for r in [first] + repeats]
+    assert ts == sorted(ts, reverse=True) and ts[0] - ts[-1] == 30   # t counts down with the clock
+    assert [int(header(r, "Retry-After")) for r in repeats][:2] == [ts[1], ts[2]]
+    assert header(repeats[0], "RateLimit-Policy") == header(first, "RateLimit-Policy")
+
+
+def test_the_entry_ends_at_the_retry_time_then_the_bucket_decides_again():
+    sim = Sim(BURST, [10.0])
+    answers = [one(sim, t).allowed for t in (0.0, 1.0, 2.0)]          # burst 2: the third is denied
+    assert answers == [True, True, False] and sim.calls == 3
+    retry = sim.results[-1].outcome.decision.retry_after_ms            # from the bucket's time, 5 ms on
+    assert not one(sim, 2.0 + retry - 1).allowed and sim.calls == 3   # still cached
+    assert one(sim, 2.0 + retry + 20).allowed and sim.calls == 4       # expired: asked, admitted
+
+
+def test_the_cap_bounds_an_entry_and_is_configurable():
+    sim = Sim({**DAILY, "deny_cache_seconds": 5}, [10.0])
+    for i in range(6):
+        one(sim, i * 10.0)
+    calls = sim.calls
+    one(sim, 4_000.0)
+    assert sim.calls == calls
+    one(sim, 5_100.0)                                                  # past the 5 s cap: asked again
+    assert sim.calls == calls + 1 and not sim.results[-1].allowed
+
+
+def test_another_cost_another_rule_set_or_another_client_is_not_answered_from_it():
+    sim = Sim({"identity": ["header:x-api-key"], "costs": {"GET /v1/big": 4},
+               "rules": [{"name": "daily", "limit": "5/day", "algorithm": "fixed_window"}]}, [10.0])
+    assert not one(sim, 0.0, path="/v1/big").allowed is False          # 4 of 5
+    assert not one(sim, 1.0, path="/v1/big").allowed                   # 8 > 5: denied, cached for cost 4
+    assert one(sim, 2.0).allowed                                       # cost 1 still fits: asked
+    assert one(sim, 3.0, client="bob").allowed
+
+
+def test_local_denials_reach_the_bucket_on_the_next_call_or_a_flush():
+    sim = Sim({**DAILY, "deny_cache_seconds": 10}, [10.0, 10.0])
+    for i in range(8):
+        one(sim, i * 10.0)                                             # 5 admitted, 1 denied there, 2 here
+    assert stored(sim)["daily"] == (5, 1)
+    one(sim, 20_000.0)                                                 # expired: the call carries the 2
+    assert stored(sim)["daily"] == (5, 4)
+    one(sim, 20_010.0, isolate=1)                                      # another isolate: its own cache
+    one(sim, 20_020.0)
+    assert stored(sim)["daily"] == (5, 5)
+    env = sim.isolates[0].env
+    assert deny_cache.scope(env).unreported == {sim.results[-1].outcome and _key(sim): {"daily": 1}}
+    _drive_flush(sim, env)
+    assert stored(sim)["daily"] == (5, 6) and deny_cache.scope(env).entries == {}
+
+
+def _key(sim: Sim) -> str:
+    return next(iter(deny_cache.scope(sim.isolates[0].env).unreported))
+
+
+def _drive_flush(sim: Sim, env) -> None:
+    class Direct:                                   # the flush's RPC, straight to the bucket
+        def getByName(self, name):
+            return sim.buckets.bucket(name)
+    real, env.BUCKETS = env.BUCKETS, Direct()
+    try:
+        with clock.use(lambda: int(sim.now)):
+            _drive(deny_cache.flush(env))
+    finally:
+        env.BUCKETS = real
+
+
+def test_a_concurrency_rule_or_a_zero_wait_is_never_cached():
+    cache = deny_cache.Scope()
+    denial = Decision(False, "inflight", 1000, (RuleResult("inflight", False, False, 0, 1000, 1000),), {})
+    inflight = (Rule("inflight", Limit("concurrency", 5, 1000, 5), MATCH_ALL),)
+    cache.remember("k", "w", inflight, denial, 0, 60_000)
+    assert cache.lookup("k", "w", 1) is None
+    burst = (Rule("burst", Limit("gcra", 5, 1000, 5), MATCH_ALL),)
+    cache.remember("k", "w", burst, denial._replace(retry_after_ms=0), 0, 60_000)
+    assert cache.lookup("k", "w", 1) is None
+    cache.remember("k", "w", burst, denial, 0, 60_000)
+    assert cache.lookup("k", "w", 400).retry_after_ms == 600
+    assert cache.lookup("k", "w", 1000) is None and cache.entries == {}      # the retry time: gone
+
+
+def test_a_flood_against_an_exhausted_daily_quota_costs_one_call_per_isolate_per_cap():
+    """The issue's goal: 1,000 requests/s over 10 isolates for two minutes, quota gone. Each
+    isolate pays one call per 60 s cap to renew its entry (the others keep the denial while it
+    is out), plus, once, the requests it received while its first call was out (rtt x rate)."""
+    rtts = [1.0 + 15.0 * i for i in range(10)]
+    sim = Sim(DAILY, rtts)
+    sim.run([(i, 0, "flood", "/v1/items") for i in range(5)])          # the day's 5
+    calls = sim.calls
+    flood = spread(120_000, 1000, 10, start_ms=10.0, pick=lambda i: "flood")
+    results = sim.run(flood)
+    assert not any(r.allowed for r in results[5:])
+    per_isolate = [iso.calls - (5 if iso.index == 0 else 0) for iso in sim.isolates]
+    first = [1 + int(rtt * 100 / 1000) + 1 for rtt in rtts]           # 100 requests/s per isolate
+    assert all(n <= f + 2 for n, f in zip(per_isolate, first)), (per_isolate, first)
+    assert sim.calls - calls <= sum(first) + 10 * 2, per_isolate                     # 2 minutes / 60 s cap, +1 each
+    reported = sum(d for _, d in stored(sim, "flood").values())
+    assert 120_000 // 3 < reported < 120_000                         # up to the last renewal: the rest waits
+    for iso in sim.isolates:                                          # ... for a flush (an operator's read)
+        _drive_flush(sim, iso.env)
+    assert sum(d for _, d in stored(sim, "flood").values()) == 120_000  # every denial counted
