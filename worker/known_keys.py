@@ -7,7 +7,8 @@ long, so a revoked key keeps working in an isolate for at most that long after
 `scripts/keys revoke`, and a key just added may be refused for that long where it
 was asked about before. Unknown keys are cached too, so a flood of one made-up key
 costs one read per isolate per period; a flood of fresh random keys costs one read
-each (bounded by the per-IP `unknown` limit they are counted in, or refused).
+each (the read comes before the bucket: the per-IP `unknown` limit bounds what they
+are admitted, not what they cost; README "Identities a client cannot mint" measures it).
 """
 from __future__ import annotations
 
