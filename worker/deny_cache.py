@@ -130,11 +130,13 @@ def scope(env: Any) -> Scope:
     return _global
 
 
-async def flush(env: Any) -> int:
-    """Send every unreported local denial to its bucket (one RPC per client) and drop the
-    entries, so what an admin or a scrape reads next is exact; returns the clients reported."""
+async def flush(env: Any, clear: bool = False) -> int:
+    """Send every unreported local denial to its bucket (one RPC per client), so what an admin
+    or a scrape reads next is exact; `clear` also drops the entries (an admin change, such as a
+    reset, applies in this isolate at once). Returns the clients reported."""
     cache = scope(env)
-    cache.entries.clear()
+    if clear:
+        cache.entries.clear()
     pending, cache.unreported = cache.unreported, {}
     for key, counts in pending.items():
         try:

@@ -68,8 +68,8 @@ async def reserved(incoming: Incoming, path: str, query: str, settings: Settings
         return await allow.handle_allow(incoming, path, query, settings, env, ctx)
     if path == "/__tollgate/health":
         return health.handle_health(incoming.method, settings)
-    if deny_cache.operator_asks(env, incoming.headers.get("authorization")):
-        await deny_cache.flush(env)     # admin, metrics, dashboard: exact counts, and a reset applies here now
+    if deny_cache.operator_asks(env, incoming.headers.get("authorization")):   # admin, metrics, dashboard:
+        await deny_cache.flush(env, clear=incoming.method != "GET")        # exact counts; a reset applies now
     if path == "/__tollgate/metrics":
         return await metrics_route.handle_metrics(incoming.method, incoming.headers.get("authorization"), env)
     if path.startswith(admin.PREFIX):

@@ -102,7 +102,7 @@ def _drive_flush(sim: Sim, env) -> None:
     real, env.BUCKETS = env.BUCKETS, Direct()
     try:
         with clock.use(lambda: int(sim.now)):
-            _drive(deny_cache.flush(env))
+            _drive(deny_cache.flush(env, clear=True))
     finally:
         env.BUCKETS = real
 
