@@ -16,10 +16,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from typing import Any, Mapping, NamedTuple
 
 SUPPORTED_ALGORITHMS = ("HS256", "RS256", "ES256")
 MAX_TOKEN_LENGTH = 8192            # a bearer token larger than this is not one we issued
+MAX_NUMERIC_DATE_S = 253402300799  # 9999-12-31: beyond it a NumericDate is nonsense (and 1e400 is inf)
 _CLIENT_CHOSEN_KEYS = ("jku", "x5u", "jwk", "x5c")
 
 
@@ -60,7 +62,7 @@ def b64url_decode(text: str, what: str) -> bytes:
 def _json_object(raw: bytes, what: str) -> dict[str, Any]:
     try:
         value = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):   # RecursionError: nesting thousands deep
         raise JwtError("malformed", f"the token's {what} is not JSON") from None
     if not isinstance(value, dict):
         raise JwtError("malformed", f"the token's {what} is not a JSON object")
@@ -97,7 +99,8 @@ def _numeric_date_ms(claims: Mapping[str, Any], name: str) -> int | None:
     value = claims.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or abs(value) > MAX_NUMERIC_DATE_S:
         raise JwtError(name, f"the token's {name} is not a NumericDate (seconds since the epoch)")
     return int(value * 1000)
 

@@ -54,6 +54,16 @@ def test_claims_with_the_clock_passed_in():
     assert reason(check_claims, dict(good, iss="iss-b"), RULES, NOW) == "iss"
     assert reason(check_claims, {k: v for k, v in good.items() if k != "exp"}, RULES, NOW) == "exp"
     assert reason(check_claims, dict(good, exp="tomorrow"), RULES, NOW) == "exp"
+    for absurd in (float("inf"), float("nan"), 10**30, True):
+        assert reason(check_claims, dict(good, exp=absurd), RULES, NOW) == "exp"
+
+
+def test_hostile_json_is_a_malformed_token_never_a_crash():
+    deep = base64.urlsafe_b64encode(b"[" * 2500 + b"]" * 2500).rstrip(b"=").decode()   # within the length cap
+    assert reason(parse_token, f"{b64({'alg': 'RS256'})}.{deep}.c2ln", RULES.algorithms) == "malformed"
+    huge = base64.urlsafe_b64encode(b'{"exp": 1e400}').rstrip(b"=").decode()
+    claims = parse_token(f"{b64({'alg': 'RS256'})}.{huge}.c2ln", RULES.algorithms).claims
+    assert reason(check_claims, claims, RULES, NOW) == "exp"
 
 
 def test_a_jwt_source_hands_the_token_over_unverified_and_only_as_such():
