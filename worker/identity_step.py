@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any, Mapping
 
@@ -25,7 +26,9 @@ from worker.replies import Reply, problem_reply
 
 log = logging.getLogger("tollgate.identity")
 UNKNOWN = "unknown"
-_verified: dict[str, tuple[Any, Token]] = {}   # token -> (the jwt settings, its Token): one signature check
+# sha256(token) -> (the jwt settings, its claims): a verified token's signature is checked once per
+# isolate. Only tokens that verified are kept, so a client cannot fill it with made-up ones.
+_verified: dict[bytes, tuple[Any, dict]] = {}
 MAX_VERIFIED = 4096
 
 
@@ -66,19 +69,21 @@ async def verified_jwt(config: Any, env: Any, token: str) -> Identity | Reply:
     jwt = config.layers.jwt
     claim = next((s.claim for s in config.identity if s.kind == "jwt"), "sub")
     try:
-        cached = _verified.get(token)
-        parsed = cached[1] if cached is not None and cached[0] is jwt else None
-        if parsed is None:
+        digest = hashlib.sha256(token.encode()).digest()
+        cached = _verified.get(digest)
+        claims = cached[1] if cached is not None and cached[0] is jwt else None
+        if claims is None:
             parsed = parse_token(token, jwt.claims.algorithms)
             await _check_signature(jwt, env, parsed)
+            claims = parsed.claims
             if len(_verified) >= MAX_VERIFIED:
                 _verified.clear()
-            _verified[token] = (jwt, parsed)
-        check_claims(parsed.claims, jwt.claims, clock.now_ms())
-        value = claim_text(parsed.claims, claim)
+            _verified[digest] = (jwt, claims)
+        check_claims(claims, jwt.claims, clock.now_ms())
+        value = claim_text(claims, claim)
         if len(value) > MAX_IDENTITY_LENGTH or not value.isprintable():
             raise JwtError("claim", f"the token's {claim} claim is not a usable identity")
-        plan = parsed.claims.get(jwt.plan_claim)
+        plan = claims.get(jwt.plan_claim)
     except JwtError as exc:
         return problem_reply(401, "Invalid token", f"{exc}.",
                              [("WWW-Authenticate", f'Bearer realm="tollgate", error="invalid_token"')],
