@@ -42,8 +42,9 @@ class EchoOrigin:
     async def start(self) -> "EchoOrigin":
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", _echo)
-        # It takes whatever the edge forwards: header sections up to the edge's own 128 KiB.
-        big = 128 * 1024
+        # It takes whatever the edge forwards: request heads up to the edge's own bound.
+        from src.localedge.server import MAX_HEADER_BYTES
+        big = MAX_HEADER_BYTES
         self._runner = web.AppRunner(app, access_log=None, max_line_size=big, max_field_size=big, max_headers=4096)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
