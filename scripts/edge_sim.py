@@ -34,6 +34,16 @@ from worker.settings import load  # noqa: E402
 SECRET = "edge-sim-secret"
 
 
+class NoCache(deny_cache.Scope):
+    """The Worker as it was before the deny cache: every request asks the bucket."""
+
+    def lookup(self, key: str, what: str, now_ms: int) -> None:
+        return None
+
+    def remember(self, *args: Any) -> None:
+        return None
+
+
 class Wake:
     """Awaited by the RPC stub: resume this request at virtual time `at`."""
 
@@ -113,6 +123,7 @@ class Stub:
     async def _call(self, method: str, *args: Any) -> Any:
         sim = self.sim
         sim.calls += 1
+        sim.call_times.append(sim.now)
         self.isolate.calls += 1
         await Wake(sim.now + self.isolate.rtt_ms / 2)
         answer = await getattr(sim.buckets.bucket(self.name), method)(*args)
@@ -150,16 +161,19 @@ class Sim:
 
     tollgate: dict
     rtts_ms: list[float]
+    deny_cache: bool = True
     now: float = 0.0
     calls: int = 0
     results: list[Result] = field(default_factory=list)
+    call_times: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.buckets = Buckets(self)
         self.isolates = [Isolate(i, rtt) for i, rtt in enumerate(self.rtts_ms)]
         for iso in self.isolates:
             iso.env = SimpleNamespace(TOLLGATE=json.dumps(self.tollgate), IDENTITY_SECRET=SECRET,
-                                      tollgate_isolate=deny_cache.Scope(), LATENCY_BATCH_COUNT="1000000000",
+                                      tollgate_isolate=deny_cache.Scope() if self.deny_cache else NoCache(),
+                                      LATENCY_BATCH_COUNT="1000000000",
                                       LATENCY_BATCH_MS="1000000000")
             iso.env.BUCKETS = SimpleNamespace(getByName=lambda name, iso=iso: Stub(self, iso, name))
         self._heap: list = []
