@@ -50,17 +50,20 @@ async def establish(settings: Any, env: Any, headers: Mapping[str, str], identit
     if entry is not None:
         return identity._replace(plan=entry.plan)
     if layer.unknown_keys == "per_ip":
-        ip = client_ip(headers, config.ipv6_prefix)
+        ip = client_ip(headers, config)
         if ip is not None:
             return Identity(UNKNOWN, ip.value)
     return problem_reply(401, "Unknown API key", "This API key is not known to the gateway (or was revoked).",
                          reason="unknown_key")
 
 
-def client_ip(headers: Mapping[str, str], ipv6_prefix: int) -> Identity | None:
-    """The client's address as an `ip` identity (IPv6 per network), None when absent or malformed."""
+def client_ip(headers: Mapping[str, str], config: Any) -> Identity | None:
+    """The client's address as an `ip` identity (IPv6 per network), None when absent or malformed:
+    the config's own address sources in order (`xff` behind a proxy you run), else CF-Connecting-IP."""
+    sources = tuple(s for s in config.identity if s.kind in ("ip", "xff")) or (
+        Source("ip", "cf-connecting-ip", config.ipv6_prefix),)
     try:
-        return identify(headers, (Source("ip", "cf-connecting-ip", ipv6_prefix),))
+        return identify(headers, sources)
     except IdentityError:
         return None
 

@@ -50,7 +50,7 @@ async def groups(settings: Any, env: Any, identity: Identity, resolution: Resolu
             if who is not None:
                 who = await identity_step.establish(settings, env, headers, who)
                 if isinstance(who, Reply):   # unknown key, bad token: the shared per-IP client, never a fresh one
-                    ip = identity_step.client_ip(headers, settings.config.ipv6_prefix)
+                    ip = identity_step.client_ip(headers, settings.config)
                     who = Identity(identity_step.UNKNOWN, ip.value) if ip is not None else None
         if who is None or str(who) == str(identity):
             own.append(rule)

@@ -108,3 +108,17 @@ def test_a_request_denied_by_the_ip_rule_consumes_nothing_in_the_key_bucket(tmp_
         assert json.loads(body)["rules"]["per_key"]["allowed"] == 2
         assert json.loads(body)["rules"]["per_ip"]["state"] is None, "the IP rule lives in the IP's bucket"
     run_scenario(tmp_path, tollgate, scenario)
+
+
+def test_behind_a_proxy_you_run_unknown_keys_are_counted_per_forwarded_address(tmp_path, runtime):
+    tollgate = {"identity": ["header:x-api-key", "xff"], "trust_forwarded_for": True,
+                "rules": [{"name": "daily", "limit": "2/day", "algorithm": "fixed_window"}],
+                "known_keys": {"unknown_keys": "per_ip"}}
+
+    async def scenario(edge, origin, http):
+        async def status(key, address):
+            return (await call(http, "GET", f"{edge.url}/v1/x",
+                               headers={"X-Api-Key": key, "X-Forwarded-For": address}))[0]
+        assert [await status(f"k{i}", "203.0.113.7") for i in range(3)] == [201, 201, 429]
+        assert await status("k9", "203.0.113.8") == 201       # another client behind the same proxy
+    run_scenario(tmp_path, tollgate, scenario, d1=True)
