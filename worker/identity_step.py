@@ -32,11 +32,14 @@ _verified: dict[bytes, tuple[Any, dict]] = {}
 MAX_VERIFIED = 4096
 
 
-async def establish(settings: Any, env: Any, headers: Mapping[str, str], identity: Identity) -> Identity | Reply:
-    """The identity to count the request under, or the problem reply to send instead."""
+async def establish(settings: Any, env: Any, headers: Mapping[str, str], identity: Identity,
+                    claim: str | None = None) -> Identity | Reply:
+    """The identity to count the request under, or the problem reply to send instead. `claim`: the
+    JWT claim that names the client (a rule's own `key = "jwt:<claim>"`); default: the identity list's."""
     config = settings.config
     if identity.kind == UNVERIFIED_JWT:
-        return await verified_jwt(config, env, identity.value)
+        claim = claim or next((s.claim for s in config.identity if s.kind == "jwt"), "sub")
+        return await verified_jwt(config, env, identity.value, claim)
     layer = config.layers.known_keys
     if layer is None or identity.kind != "key":
         return identity
@@ -68,9 +71,8 @@ def client_ip(headers: Mapping[str, str], config: Any) -> Identity | None:
         return None
 
 
-async def verified_jwt(config: Any, env: Any, token: str) -> Identity | Reply:
+async def verified_jwt(config: Any, env: Any, token: str, claim: str) -> Identity | Reply:
     jwt = config.layers.jwt
-    claim = next((s.claim for s in config.identity if s.kind == "jwt"), "sub")
     try:
         digest = hashlib.sha256(token.encode()).digest()
         cached = _verified.get(digest)

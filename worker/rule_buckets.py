@@ -48,7 +48,7 @@ async def groups(settings: Any, env: Any, identity: Identity, resolution: Resolu
             except IdentityError:
                 who = None            # malformed: counted as the request's own identity
             if who is not None:
-                who = await identity_step.establish(settings, env, headers, who)
+                who = await identity_step.establish(settings, env, headers, who, source.claim or None)
                 if isinstance(who, Reply):   # unknown key, bad token: the shared per-IP client, never a fresh one
                     ip = identity_step.client_ip(headers, settings.config)
                     who = Identity(identity_step.UNKNOWN, ip.value) if ip is not None else None

@@ -163,3 +163,19 @@ def test_a_jwks_url_is_fetched_once_and_an_unknown_kid_cannot_make_it_refetch(tm
                 assert problem_of(401, headers, body)["reason"] == "key"
             assert jwks_server.fetches == 1, jwks_server.fetches   # one fetch; made-up kids cost none
         run_scenario(tmp_path, config, scenario)
+
+
+def test_a_rule_counted_per_token_subject_while_the_client_is_its_address(tmp_path, runtime):
+    config = {"identity": ["ip"], "jwt": {**TOLLGATE["jwt"]},
+              "rules": [{"name": "per_user", "limit": "2/day", "algorithm": "fixed_window", "key": "jwt:sub"}]}
+
+    async def scenario(edge, origin, http):
+        async def status(tok):
+            return (await call(http, "GET", f"{edge.url}/v1/x", headers={"Authorization": f"Bearer {tok}"}))[0]
+        assert [await status(token("alice", alg="ES256")) for _ in range(3)] == [201, 201, 429]
+        assert await status(token("bob", alg="RS256")) == 201               # another subject, same address
+        forged = tampered(token("carol", alg="RS256"))
+        # a forged token is no new subject: it counts in the address's shared unknown client
+        assert [await status(forged) for _ in range(3)] == [201, 201, 429]
+        assert await status(tampered(token("dave", alg="RS256"))) == 429
+    run_scenario(tmp_path, config, scenario, secrets={**SECRETS, "JWT_SECRET": HS_SECRET})
