@@ -141,3 +141,16 @@ def test_a_flood_against_an_exhausted_daily_quota_costs_one_call_per_isolate_per
     for iso in sim.isolates:                                          # ... for a flush (an operator's read)
         _drive_flush(sim, iso.env)
     assert sum(d for _, d in stored(sim, "flood").values()) == 120_000  # every denial counted
+
+
+def test_deny_cache_seconds_is_checked_in_config():
+    from src.tollgate.config import ConfigError, parse_config
+    assert parse_config(DAILY).deny_cache_ms == 60_000
+    assert parse_config({**DAILY, "deny_cache_seconds": 5}).deny_cache_ms == 5_000
+    for bad in (0, 3601, "60", True, 1.5):
+        try:
+            parse_config({**DAILY, "deny_cache_seconds": bad})
+        except ConfigError as exc:
+            assert any("deny_cache_seconds" in e and "1..3600" in e for e in exc.errors), exc.errors
+        else:
+            raise AssertionError(f"{bad!r} accepted")
