@@ -52,6 +52,7 @@ class Scope:
 
     def __init__(self) -> None:
         self.entries: dict[tuple, Entry] = {}
+        self.by_client: dict[str, list[str]] = {}          # client key -> payloads it has entries for
         self.unreported: dict[str, dict[str, int]] = {}   # client key -> rule -> local denials
 
     def lookup(self, key: str, what: str, now_ms: int) -> Decision | None:
@@ -80,15 +81,17 @@ class Scope:
         """Keep a denial the bucket answered, unless a rule it involves may free up early.
         `what`: the request's decide payload (rule set and cost; a string hashes once)."""
         if decision.allowed or decision.retry_after_ms <= 0 or cap_ms <= 0:
-            if self.entries:
-                self.entries.pop((key, what), None)     # admitted: a refresh found it over
+            if self.by_client:
+                self.forget_client(key)     # the client's state moved: cached headers would be stale
             return
         if any(r.limit.algorithm in NEVER_CACHED for r in rules):
             return
         if len(self.entries) >= MAX_ENTRIES:
             self.entries.clear()
+            self.by_client.clear()
         retry = now_ms + decision.retry_after_ms
         self.entries[(key, what)] = Entry(min(retry, now_ms + cap_ms), retry, now_ms, decision)
+        self.by_client.setdefault(key, []).append(what)
 
     def take_report(self, key: str) -> str:
         """The local denials of `key` not yet reported, to append to a decide payload ("": none)."""
@@ -96,8 +99,10 @@ class Scope:
         return "\n" + encode_report(counts) if counts else ""
 
     def forget_client(self, key: str) -> None:
-        for k in [k for k in self.entries if k[0] == key]:
-            del self.entries[k]
+        """Drop the client's entries: an admitted answer for it moved its rules' state (other
+        rule sets share rules), so the remaining counts a cached denial shows would be stale."""
+        for what in self.by_client.pop(key, ()):
+            self.entries.pop((key, what), None)
 
 
 def counted_down(decision: Decision, elapsed_ms: int) -> Decision:
@@ -137,6 +142,7 @@ async def flush(env: Any, clear: bool = False) -> int:
     cache = scope(env)
     if clear:
         cache.entries.clear()
+        cache.by_client.clear()
     pending, cache.unreported = cache.unreported, {}
     for key, counts in pending.items():
         try:
