@@ -52,7 +52,7 @@ class Scope:
 
     def __init__(self) -> None:
         self.entries: dict[tuple, Entry] = {}
-        self.by_client: dict[str, list[str]] = {}          # client key -> payloads it has entries for
+        self.by_client: dict[str, set[str]] = {}           # client key -> payloads it has entries for
         self.unreported: dict[str, dict[str, int]] = {}   # client key -> rule -> local denials
 
     def lookup(self, key: str, what: str, now_ms: int) -> Decision | None:
@@ -91,7 +91,7 @@ class Scope:
             self.by_client.clear()
         retry = now_ms + decision.retry_after_ms
         self.entries[(key, what)] = Entry(min(retry, now_ms + cap_ms), retry, now_ms, decision)
-        self.by_client.setdefault(key, []).append(what)
+        self.by_client.setdefault(key, set()).add(what)
 
     def take_report(self, key: str) -> str:
         """The local denials of `key` not yet reported, to append to a decide payload ("": none)."""

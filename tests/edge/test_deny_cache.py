@@ -154,3 +154,13 @@ def test_deny_cache_seconds_is_checked_in_config():
             assert any("deny_cache_seconds" in e and "1..3600" in e for e in exc.errors), exc.errors
         else:
             raise AssertionError(f"{bad!r} accepted")
+
+
+def test_a_long_flood_keeps_the_cache_bounded():
+    """Renewals replace the entry; the client index does not grow with them."""
+    sim = Sim({**DAILY, "deny_cache_seconds": 1}, [10.0])
+    sim.run([(float(i), 0, "flood", "/v1/items") for i in range(5)])
+    sim.run(spread(3000, 100, 1, start_ms=10.0, pick=lambda i: "flood"))       # 30 renewals
+    cache = deny_cache.scope(sim.isolates[0].env)
+    assert len(cache.entries) == 1 and [len(v) for v in cache.by_client.values()] == [1]
+    assert 25 <= sim.calls - 5 <= 40
