@@ -4,13 +4,14 @@ Why: Durable Object SQLite bills per row written, and an admitted decision used 
 write one `rule_state` row per matching rule (three for the sample config), a
 denied one a row too. Now an admitted decision writes exactly one row, this
 journal, which holds every rule row that changed since the last checkpoint;
-`rule_state` is brought up to date only when someone reads it (the alarm's push,
-admin, restore, cleanup: `RuleStore.checkpoint`). After a SIGKILL the next
+readers lay it over `rule_state` in memory, and `RuleStore.checkpoint` writes the rows
+only before reset or restore rewrite them, or when the journal grows past one
+statement's worth of rows. After a SIGKILL the next
 instance reads `rule_state` and lays the journal over it, so admitted usage is
 exact. Denied decisions write nothing: their counts live in memory until the next
-admitted decision's journal row or the next checkpoint (at most SNAPSHOT_DELAY_MS
-later, the alarm), so a crash loses at most the denials of that interval, and
-those were never sent to the outbox (a push always checkpoints first, so no
+admitted decision's journal row or the alarm's push (at most SNAPSHOT_DELAY_MS
+later), so a crash loses at most the denials of that interval, and those were
+never sent to the outbox (the push writes the journal row before it sends, so no
 version that reached the outbox is ever missing from storage).
 
 The journal row is `INTEGER PRIMARY KEY` (the rowid itself): no index row is

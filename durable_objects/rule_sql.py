@@ -12,7 +12,8 @@ UPSERT_TAIL = """
              ON CONFLICT(rule) DO UPDATE SET s0 = excluded.s0, s1 = excluded.s1, s2 = excluded.s2,
                period_start = excluded.period_start, allowed = excluded.allowed,
                admitted = excluded.admitted, denied = excluded.denied,
-               shadow_denied = excluded.shadow_denied, version = excluded.version"""
+               shadow_denied = excluded.shadow_denied, version = excluded.version,
+               sent_version = MAX(rule_state.sent_version, excluded.sent_version)"""
 # One statement writes every changed row of a checkpoint (11 bound values a row,
 # 9 rows at most under SQLite storage's 100-parameter limit): each exec is a
 # trip through the platform, so three rules pay one, not three.

@@ -9,13 +9,15 @@ The memory copy: this instance is the only writer of its storage (one instance
 per object, one event at a time), so a row read or written once stays true
 until this instance changes it. A warm bucket decides without reading; an
 admitted decision writes one row, the journal (durable_objects/journal.py), a
-denied one nothing; every reader of the tables checkpoints first (`checkpoint`).
+denied one nothing; readers lay the journaled rows over rule_state in memory.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from durable_objects import journal, rule_sql
+from durable_objects.restored_rows import RestoredUsage
+from durable_objects.rule_row import RuleRow, _text
 from durable_objects.sql import Sql, migrate
 from src.tollgate.algorithms import State
 from src.tollgate.decision import Decision
@@ -52,38 +54,10 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
 }
 
 # The statements on rule_state and closed_usage live in durable_objects/rule_sql.py.
-_UPSERTS, _ROWS, _CLOSE, _ADD_RESTORED = rule_sql.UPSERTS, rule_sql.ROWS, rule_sql.CLOSE, rule_sql.ADD_RESTORED
+_UPSERTS, _ROWS, _CLOSE = rule_sql.UPSERTS, rule_sql.ROWS, rule_sql.CLOSE
 
 
-def _text(state: State | None) -> tuple:
-    return (None, None, None) if state is None else (str(state[0]), str(state[1]), str(state[2]))
-
-
-class RuleRow:
-    """One rule_state row in Python, mutated by a decision and written back once."""
-
-    __slots__ = ("rule", "state", "period_start", "allowed", "admitted", "denied", "shadow_denied",
-                 "version", "sent_version")
-
-    def __init__(self, rule: str, period: int) -> None:
-        self.rule, self.state, self.period_start = rule, None, period
-        self.allowed = self.admitted = self.denied = self.shadow_denied = 0
-        self.version = self.sent_version = 0
-
-    @classmethod
-    def from_db(cls, d: dict) -> "RuleRow":
-        row = cls(d["rule"], d["period_start"])
-        row.state = None if d["s0"] is None else (int(d["s0"]), int(d["s1"]), int(d["s2"]))
-        for f in ("allowed", "admitted", "denied", "shadow_denied", "version", "sent_version"):
-            setattr(row, f, d[f])
-        return row
-
-    def usage(self, client: str) -> UsageRecord:
-        return UsageRecord(client, self.rule, self.period_start, self.allowed, self.admitted, self.denied,
-                           self.shadow_denied, self.version)
-
-
-class RuleStore:
+class RuleStore(RestoredUsage):
     """rule_state, closed_usage and restored_usage of one bucket, with the memory copy."""
 
     def __init__(self, sql: Sql) -> None:
@@ -92,6 +66,7 @@ class RuleStore:
         self._rows: dict[str, RuleRow] = {}   # rule -> its row as stored (or as it would be: no row yet)
         self._dirty: set[str] = set()         # rows newer in memory than in rule_state
         self._journaled = False               # the journal row holds some of them
+        self._unsaved = False                 # memory holds counts no storage row holds (denials)
         self._journal_read = False            # the journal was laid over the memory copy
         self.restored = self._any_restored()  # restored usage waits to be charged (restore.py)
 
@@ -107,11 +82,11 @@ class RuleStore:
         next load reads rule_state and the journal again (what storage holds)."""
         self._rows.clear()
         self._dirty.clear()
-        self._journaled = self._journal_read = False
+        self._journaled = self._journal_read = self._unsaved = False
 
     def checkpoint(self) -> None:
-        """Bring rule_state up to date with memory and empty the journal. Every reader of the
-        tables calls it first, so the journal is invisible outside this class."""
+        """Bring rule_state up to date with memory and empty the journal: before rows are
+        rewritten behind the memory copy (reset, restore), or when the journal grows."""
         if not self._journal_read:
             self._read_journal()
         if self._dirty:
@@ -120,6 +95,7 @@ class RuleStore:
         if self._journaled:
             self.sql.run(journal.CLEAR)
             self._journaled = False
+        self._unsaved = False
 
     def _read_journal(self) -> None:
         self._journal_read = True
@@ -194,10 +170,12 @@ class RuleStore:
     def _touch(self, row: RuleRow) -> None:
         row.version += 1
         self._dirty.add(row.rule)
+        self._unsaved = True
 
     def _write_journal(self) -> None:
         self.sql.run(journal.WRITE, journal.encode(self._rows[n] for n in self._dirty))
         self._journaled = True
+        self._unsaved = False
 
     def _roll(self, row: RuleRow, period: int) -> None:
         """Start a new accounting period; unsent counters of the old one wait in closed_usage."""
@@ -229,41 +207,68 @@ class RuleStore:
         self._write_journal()
 
     # ------------------------------------------------------------ reads for the outbox and admin
+    # Memory is authoritative for the journaled rows: readers overlay them on rule_state and
+    # write nothing, so the alarm's push costs the journal row, not a row per rule.
     def all_rows(self) -> dict[str, RuleRow]:
-        self.checkpoint()
-        return {d["rule"]: RuleRow.from_db(d) for d in self.sql.rows(f"{_ROWS} ORDER BY rule")}
+        if not self._journal_read:
+            self._read_journal()
+        found = {d["rule"]: RuleRow.from_db(d) for d in self.sql.rows(f"{_ROWS} ORDER BY rule")}
+        for name in self._dirty:
+            found[name] = self._rows[name]
+        return dict(sorted(found.items()))
 
     def unsent(self, client: str) -> list[UsageRecord]:
-        """Every change the outbox has not confirmed: dirty rows, then closed periods."""
-        self.checkpoint()
-        out = [RuleRow.from_db(d).usage(client) for d in self.sql.rows(f"{_ROWS} WHERE version > sent_version")]
+        """Every change the outbox has not confirmed: changed rows, then closed periods. Counts
+        only memory holds are written first (the journal row): the outbox never sees a version
+        that storage could lose, so the next write's version is always above it."""
+        if self._unsaved:
+            self._write_journal()
+        out = [r.usage(client) for r in self.all_rows().values() if r.version > r.sent_version]
         out += [UsageRecord(client, d["rule"], d["period_start"], d["allowed"], d["admitted"], d["denied"],
                             d["shadow_denied"], d["version"])
                 for d in self.sql.rows("SELECT * FROM closed_usage")]
         return out
 
     def has_unsent(self) -> bool:
-        self.checkpoint()
-        return self.sql.one("SELECT 1 AS x FROM rule_state WHERE version > sent_version "
-                            "UNION ALL SELECT 1 FROM closed_usage LIMIT 1") is not None
+        if any(r.version > r.sent_version for r in self.all_rows().values()):
+            return True
+        return self.sql.one("SELECT 1 AS x FROM closed_usage LIMIT 1") is not None
 
     def closed(self) -> list[dict[str, Any]]:
-        self.checkpoint()
         return [dict(d) for d in self.sql.rows("SELECT * FROM closed_usage ORDER BY rule, period_start")]
 
     def is_empty(self) -> bool:
-        self.checkpoint()
+        if not self._journal_read:
+            self._read_journal()
+        if self._dirty:
+            return False
         return self.sql.one("SELECT 1 AS x FROM rule_state UNION ALL SELECT 1 FROM closed_usage LIMIT 1") is None
 
-    # ------------------------------------------------------------ rewrites (the memory copy is dropped)
+    # ------------------------------------------------------------ rewrites
     def mark_sent(self, records: list[UsageRecord]) -> None:
-        """The outbox holds these versions: clear exactly them, keep anything newer."""
-        self.forget()
+        """The outbox holds these versions: clear exactly them, keep anything newer. A row in
+        memory takes its sent_version there and reaches storage with one journal row (a
+        checkpoint once the journal holds more than one statement's rows); a crash before
+        that only re-sends versions the outbox already has, which it ignores."""
+        if not self._journal_read:
+            self._read_journal()
+        changed = False
         for rec in records:
-            self.sql.run("UPDATE rule_state SET sent_version = MAX(sent_version, ?) WHERE rule = ?",
-                         rec.version, rec.rule)
+            row = self._rows.get(rec.rule)
+            if row is None:
+                self.sql.run("UPDATE rule_state SET sent_version = MAX(sent_version, ?) WHERE rule = ?",
+                             rec.version, rec.rule)
+            elif rec.version > row.sent_version:
+                row.sent_version = rec.version
+                self._dirty.add(rec.rule)
+                changed = True
             self.sql.run("DELETE FROM closed_usage WHERE rule = ? AND period_start = ? AND version <= ?",
                          rec.rule, rec.period_start_ms, rec.version)
+        if changed:
+            if len(self._dirty) > 9:
+                self.checkpoint()
+            else:
+                self._write_journal()
 
     def clear_states(self) -> int:
         """Forget every limiter state and restored usage (admin reset); returns the rules that had one."""
@@ -279,22 +284,3 @@ class RuleStore:
         self.forget()
         self.sql.run(_UPSERTS[1], rec.rule, None, None, None, rec.period_start_ms, rec.allowed, rec.admitted,
                      rec.denied, rec.shadow_denied, rec.version, rec.version)
-
-    # ------------------------------------------------------------ restored usage (restore.py)
-    def add_restored(self, rule: str, period: int, admitted: int) -> None:
-        self.sql.run(_ADD_RESTORED, rule, period, admitted)
-
-    def restored_admitted(self, rule: str) -> list[tuple[int, int]]:
-        """(period_start, admitted) restored for `rule`."""
-        return [(r["period_start"], r["admitted"]) for r in
-                self.sql.rows("SELECT period_start, admitted FROM restored_usage WHERE rule = ?", rule)]
-
-    def drop_restored(self, rule: str) -> None:
-        self.sql.run("DELETE FROM restored_usage WHERE rule = ?", rule)
-
-    def recheck_restored(self) -> None:
-        """`restored` again from storage: is any restored usage still waiting to be charged?"""
-        self.restored = self._any_restored()
-
-    def _any_restored(self) -> bool:
-        return self.sql.one("SELECT 1 AS x FROM restored_usage LIMIT 1") is not None

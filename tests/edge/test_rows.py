@@ -73,22 +73,36 @@ def test_the_denied_counts_ride_on_the_next_admitted_decisions_row():
 
 
 def test_a_version_the_outbox_accepted_is_never_reused_after_a_crash():
-    """The push checkpoints before it sends, so after a crash the next write's version is
-    above every version the outbox has seen: its record is taken, never dropped as old."""
+    """The push writes what only memory holds (a denial's count and version) before it sends,
+    so after a crash the next write's version is above every version the outbox has seen:
+    its record is taken, never dropped as old."""
     storage = FakeStorage()
     clk = Clock()
     with clock.use(clk):
         b = make_bucket(storage=storage)
-        decide(b, [MINUTE])
-        decide(b, [MINUTE])
+        for _ in range(4):
+            decide(b, [MINUTE])                             # 3 admitted, the 4th denied: memory only
         run(b.alarm())
-        sent = {u.rule: u.version for u in b.store.unsent("client-a")} or None
-        assert sent is None                                 # confirmed
-        seen = max(v["version"] for v in b.sql.rows("SELECT version FROM rule_state"))
+        assert b.store.unsent("client-a") == []             # confirmed
+        seen = b.store.all_rows()["minute"].version
         again = make_bucket(storage=storage)                # the old instance crashed
+        assert again.store.all_rows()["minute"].version == seen and not again.store.has_unsent()
+        clk.t += 60_000
         decide(again, [MINUTE])
         pending = again.pending()
-    assert [(u.allowed, u.version > seen) for u in pending] == [(3, True)]
+    assert [(u.allowed, u.denied, u.version > seen) for u in pending] == [(4, 1, True)]
+
+
+def test_the_alarms_push_writes_one_row_or_two_not_two_per_rule():
+    storage = FakeStorage()
+    with clock.use(Clock()):
+        b = make_bucket(storage=storage)
+        for _ in range(3):
+            decide(b, RULES)
+        decide(b, RULES)                                    # denied by MINUTE: memory only
+        pushed = rows_written(storage, lambda: run(b.alarm()))
+        assert stored_counts(storage)["minute"] == (3, 3, 1)
+    assert pushed <= 2, pushed                              # the denial's journal row, the confirmation's
 
 
 def test_a_failed_journal_write_leaves_memory_as_storage_is():
