@@ -118,7 +118,7 @@ def run_mix(mix: str, seconds: int, isolates: int, seed: int, cache: bool) -> di
     exact = exact_admitted(MIXES[mix], requests)
     return {"requests": len(results), "calls": sim.calls, "rows": sim.rows_written(), "admitted": admitted,
             "exact": exact, "overshoot": overshoot(MIXES[mix], results),
-            "p50": percentile(added, 0.5), "p99": percentile(added, 0.99),
+            "p50": percentile(added, 0.5), "p99": percentile(added, 0.99), "sim": sim,
             "per_isolate_minute": sim.calls / isolates / (seconds / 60),
             "after_first_minute": (sum(1 for t in sim.call_times if t >= 60_000) / isolates / ((seconds - 60) / 60)
                                    if seconds > 60 else float("nan"))}

@@ -73,16 +73,20 @@ class MemoryStorage:
         self.db.row_factory = sqlite3.Row
         self.sql = SimpleNamespace(exec=lambda q, *a: _Cursor(self.db.execute(q, a)))
         self.alarm: int | None = None
+        self.alarms_set = 0
 
     @property
     def rows_written(self) -> int:
-        return self.db.total_changes
+        """SQLite's changed rows plus one per setAlarm(), which Cloudflare bills as a row
+        written (cloudflare-docs partials/durable-objects/durable-objects-pricing.mdx)."""
+        return self.db.total_changes + self.alarms_set
 
     async def getAlarm(self) -> int | None:
         return self.alarm
 
     async def setAlarm(self, at_ms: int) -> None:
         self.alarm = int(at_ms)
+        self.alarms_set += 1
 
     async def deleteAlarm(self) -> None:
         self.alarm = None
@@ -94,7 +98,14 @@ class MemoryStorage:
 
 
 class _Outbox:
+    """The outbox shard stand-in: counts what the buckets push (each a billed request)."""
+
+    def __init__(self) -> None:
+        self.puts = self.records = 0
+
     async def put(self, rows: str) -> str:
+        self.puts += 1
+        self.records += len(json.loads(rows))      # snapshots.encode_rows: a JSON list
         return '{"ok":true}'
 
 
@@ -103,7 +114,8 @@ class Buckets:
 
     def __init__(self, sim: "Sim") -> None:
         self.sim, self.objects, self.storages = sim, {}, {}
-        self.env = SimpleNamespace(OUTBOX=SimpleNamespace(getByName=lambda name: _Outbox()),
+        self.outbox = _Outbox()
+        self.env = SimpleNamespace(OUTBOX=SimpleNamespace(getByName=lambda name: self.outbox),
                                    SNAPSHOT_DELAY_MS="5000")
 
     def bucket(self, name: str) -> ClientBucket:
@@ -166,6 +178,7 @@ class Sim:
     calls: int = 0
     results: list[Result] = field(default_factory=list)
     call_times: list[float] = field(default_factory=list)
+    alarms_fired: int = 0
 
     def __post_init__(self) -> None:
         self.buckets = Buckets(self)
@@ -206,6 +219,7 @@ class Sim:
         for name, storage in self.buckets.storages.items():
             if storage.alarm is not None and storage.alarm <= now:
                 storage.alarm = None
+                self.alarms_fired += 1
                 _drive(self.buckets.objects[name].alarm())
 
     async def _request(self, at: float, iso: Isolate, client: str, path: str) -> None:
