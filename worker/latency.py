@@ -31,6 +31,7 @@ from typing import Any
 from src.tollgate.envvars import env_str
 from src.tollgate.snapshots import shard_name
 from src.tollgate.topology import outbox_shards
+from worker.isolate import PerIsolate
 
 log = logging.getLogger("tollgate.latency")
 
@@ -62,6 +63,7 @@ class Recorder:
         self.pending: dict[str, dict[str, list[int]]] = {}
         self.observed = 0
         self.last_sent_s = time.monotonic()
+        self.limits: tuple[int, int] | None = None   # (batch ms, batch count), read once per isolate
 
     def observe(self, kind: str, rules: str, ms: float) -> None:
         series = self.pending.setdefault(kind, {}).setdefault(rules, [0] * (len(BOUNDS_MS) + 2))
@@ -79,7 +81,7 @@ class Recorder:
         return payload
 
 
-_recorder = Recorder()
+_recorders = PerIsolate(Recorder)   # one per isolate (worker/isolate.py)
 _sending: set = set()        # batches in flight, referenced until done
 
 
@@ -91,24 +93,21 @@ def now() -> float:
 def observe(env: Any, ctx: Any, kind: str, rules: str, seconds: float) -> None:
     """Count one span; sends the isolate's batch in the background when it is due. Never raises."""
     try:
-        _recorder.observe(kind, rules, seconds * 1000)
-        if _recorder.due(*_batch_limits(env)):
-            _send_later(env, ctx, _recorder.take())
+        recorder = _recorders.get(env)
+        recorder.observe(kind, rules, seconds * 1000)
+        if recorder.due(*_batch_limits(env, recorder)):
+            _send_later(env, ctx, recorder.take())
     except Exception as exc:   # measuring must never change an answer
         log.warning("latency: not recorded: %s", exc)
 
 
-_limits: tuple[int, int] | None = None
-
-
-def _batch_limits(env: Any) -> tuple[int, int]:
+def _batch_limits(env: Any, recorder: Recorder) -> tuple[int, int]:
     """(LATENCY_BATCH_MS, LATENCY_BATCH_COUNT), read once per isolate: vars change only with a
     deploy, which starts new isolates, and env reads cost CPU on every request on Pyodide."""
-    global _limits
-    if _limits is None:
-        _limits = (_env_int(env, "LATENCY_BATCH_MS", DEFAULT_BATCH_MS),
-                   _env_int(env, "LATENCY_BATCH_COUNT", DEFAULT_BATCH_COUNT))
-    return _limits
+    if recorder.limits is None:
+        recorder.limits = (_env_int(env, "LATENCY_BATCH_MS", DEFAULT_BATCH_MS),
+                           _env_int(env, "LATENCY_BATCH_COUNT", DEFAULT_BATCH_COUNT))
+    return recorder.limits
 
 
 def _env_int(env: Any, name: str, default: int) -> int:

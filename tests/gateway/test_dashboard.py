@@ -110,11 +110,7 @@ def _browse(url: str, tmp_path: Path, data: dict, want: dict) -> None:
         shutil.copyfile(shot, ROOT / "docs" / "dashboard.png")
 
 
-def test_dashboard_login_then_the_page_shows_the_stores_numbers(tmp_path, runtime, monkeypatch):
-    # The local runtime runs the Worker in this process, where an earlier test's isolate may
-    # already have read its latency batch limits: let this one read LATENCY_BATCH_MS=0.
-    monkeypatch.setattr(latency, "_limits", None)
-
+def test_dashboard_login_then_the_page_shows_the_stores_numbers(tmp_path, runtime):
     async def scenario(edge, origin, http):
         url = edge.url
         cookie = await _login(http, url)
