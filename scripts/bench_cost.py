@@ -63,11 +63,11 @@ def main() -> None:
         for cache in (False, True):
             r = run_mix(mix, args.seconds, args.isolates, args.seed, cache)
             c = cost(r, prices)
-            mode = "strict" if cache else "no cache (before)"
+            mode = "strict" if cache else "no deny cache"
             totals[(mix, mode)] = c["total"]
             print(f"| {mix} | {mode} | {c['worker']:.3f} | {c['durable']:.3f} | {c['d1']:.3f} | {c['total']:.3f} |")
     flood = [m for m in MIXES if m.startswith("flood, daily")][0]
-    before, after = totals[(flood, "no cache (before)")], totals[(flood, "strict")]
+    before, after = totals[(flood, "no deny cache")], totals[(flood, "strict")]
     print(f"\ncost: a flood on an exhausted quota ${after:.3f} per million requests (${before:.3f} before the deny cache)")
 
 

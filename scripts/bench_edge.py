@@ -10,8 +10,8 @@ of one period (GCRA rules: admitted - (burst + count)), under-admission against 
 limiter that decides every request the moment it is sent, and the latency the decision
 adds (p50/p99).
 
-Modes: `no cache` is the Worker before issue 13 (every request asks its bucket); `strict`
-is today's default (strict decisions, the deny cache always on). Leased budgets
+Modes: `no deny cache` is the Worker with its deny cache off (every request asks its
+bucket); `strict` is the default (strict decisions, the deny cache always on). Leased budgets
 (`mode = "lease"`) are not built yet (README, "Decide at the edge"): the last line says so.
 
     scripts/bench edge [--seconds 180] [--isolates 10] [--seed 1]
@@ -140,7 +140,7 @@ def main() -> None:
     for mix in MIXES:
         for cache in (False, True):
             r = run_mix(mix, args.seconds, args.isolates, args.seed, cache)
-            mode = "strict" if cache else "no cache (before)"
+            mode = "strict" if cache else "no deny cache"
             print(f"| {mix} | {mode} | {r['requests']:,} | {r['calls'] / r['requests']:.4f} | "
                   f"{r['rows'] / r['requests']:.4f} | {r['admitted']:,} ({r['exact']:,}) | {r['overshoot']:.2f} | "
                   f"{r['p50']:.1f} / {r['p99']:.1f} |")

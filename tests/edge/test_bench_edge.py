@@ -21,7 +21,7 @@ def test_bench_edge_small_run_prints_every_mix_and_the_closing_line():
     assert len(rows) == 12, rows.keys()
     for (mix, mode), cells in rows.items():
         assert float(cells[6]) <= 0.0, f"{mix} {mode}: over-admission {cells[6]}%"     # strict never over-admits
-    before = float(rows[("flood, daily quota gone", "no cache (before)")][3])
+    before = float(rows[("flood, daily quota gone", "no deny cache")][3])
     after = float(rows[("flood, daily quota gone", "strict")][3])
     assert before == 1.0 and after < 0.05, (before, after)
     assert rows[("flood, daily quota gone", "strict")][7].startswith("0.0 / ")          # answered at once
