@@ -41,8 +41,8 @@ def _quoted(name: str) -> str:
 def encode(rows: Iterable[Any]) -> str:
     """RuleRows as compact JSON text; limiter state as decimal text (it may pass 2^53).
     Built by hand: this runs on every admitted decision, and json.dumps of nested lists
-    cost about a tenth of the bucket's CPU per decision (measured, /tmp/decide_cpu.py in
-    the issue 13 report)."""
+    cost about a tenth of the bucket's CPU per decision (measured on warm three-rule
+    decisions, 2026-12-01: 17.8 -> 15.6 us; README, "Decide at the edge")."""
     parts = []
     for r in rows:
         st = r.state
