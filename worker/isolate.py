@@ -31,3 +31,8 @@ class PerIsolate:
         if self._platform is None:
             self._platform = self._factory()
         return self._platform
+
+    def clear(self) -> None:
+        """Forget every isolate's state (tests)."""
+        self._platform = None
+        self._local = weakref.WeakKeyDictionary()

@@ -17,9 +17,10 @@ from typing import Any
 from src.tollgate import clock
 from src.tollgate.identity_layers import KnownKeys, known_key_hash
 from src.tollgate.known_keys_table import LOOKUP, KnownKey, lookup_result
+from worker.isolate import PerIsolate
 
 MAX_CACHED = 20_000          # entries per isolate; the cache starts over beyond it
-_cache: dict[str, tuple[KnownKey | None, int]] = {}
+_caches = PerIsolate(dict)   # per isolate: key hash -> (entry or None, valid until ms)
 
 
 class KeyStoreUnavailable(Exception):
@@ -36,7 +37,8 @@ async def lookup(env: Any, layer: KnownKeys, secret: bytes, key: str) -> KnownKe
     """The key's entry, or None when it is unknown or revoked (cached up to `layer.cache_ms`)."""
     key_hash = known_key_hash(secret, key)
     now = clock.now_ms()
-    cached = _cache.get(key_hash)
+    cache: dict[str, tuple[KnownKey | None, int]] = _caches.get(env)
+    cached = cache.get(key_hash)
     if cached is not None and now < cached[1]:
         return cached[0]
     db = getattr(env, layer.binding, None)
@@ -47,12 +49,12 @@ async def lookup(env: Any, layer: KnownKeys, secret: bytes, key: str) -> KnownKe
     except Exception as exc:  # D1 down, table missing: say so, never admit unchecked
         raise KeyStoreUnavailable(f"known_keys lookup failed: {exc}") from exc
     entry = lookup_result(result)
-    if len(_cache) >= MAX_CACHED:
-        _cache.clear()
-    _cache[key_hash] = (entry, now + layer.cache_ms)     # from before the read: the bound holds
+    if len(cache) >= MAX_CACHED:
+        cache.clear()
+    cache[key_hash] = (entry, now + layer.cache_ms)     # from before the read: the bound holds
     return entry
 
 
 def forget() -> None:
-    """Drop every cached answer (tests; a new config)."""
-    _cache.clear()
+    """Drop every isolate's cached answers (tests; a new config)."""
+    _caches.clear()
