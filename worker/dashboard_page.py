@@ -99,7 +99,7 @@ def _store_note(data: dict) -> str:
 def _rules(data: dict) -> str:
     rows = []
     for r in data["rules"]:
-        o, s = r["outbox"] or {}, r["store"] or {}
+        o = r["outbox"] or {}
         seen = o.get("allowed", 0) + o.get("denied", 0)
         share = 100 * o.get("denied", 0) / seen if seen else 0
         tag = ' <small class="sh">shadow</small>' if r["shadow"] else ""

@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 
 from worker import deny_cache, latency
 from worker.forwarding import UNCHECKED_HEADER, origin_url, request_headers, response_headers
-from worker.limiter import (ALLOWED, CLOSED, DENIED, OVERLOADED, UNCHECKED, ask_bucket, blocked_reply,
-                            closed_reply, denied_reply, identify_client, impossible_cost, overloaded_reply, rule_path)
+from worker.admission import admit
+from worker.limiter import rule_path
 from worker.platform import Incoming, OriginTimeout, OriginUnreachable, env_value, fetch_origin, response
 from worker.replies import Reply, not_found, problem_reply
 from worker.routes import admin, allow, dashboard, health, metrics_route
@@ -81,33 +81,11 @@ async def reserved(incoming: Incoming, path: str, query: str, settings: Settings
 
 async def proxy(incoming: Incoming, parts: Any, settings: Settings, env: Any, ctx: Any) -> Reply:
     started = latency.now()
-    identity = await identify_client(settings, incoming.headers, env)
-    if isinstance(identity, Reply):
-        return identity
     method = incoming.method
-    resolution = settings.config.resolve(identity, method, rule_path(parts.path or "/"))
-    if resolution.blocked_by is not None:
-        return blocked_reply(resolution.blocked_by)
-    added: list[tuple[str, str]] = []
-    unchecked = False
-    if resolution.rules:
-        impossible = impossible_cost(resolution, resolution.cost)
-        if impossible is not None:
-            return impossible
-        outcome = await ask_bucket(env, ctx, settings, identity, resolution, resolution.cost, incoming.headers)
-        verdict = outcome.verdict
-        if verdict == DENIED:
-            return denied_reply(outcome)
-        if verdict == CLOSED:
-            return closed_reply(resolution)
-        if verdict == OVERLOADED:
-            return overloaded_reply()
-        if verdict == UNCHECKED:
-            unchecked = True
-            added = [(UNCHECKED_HEADER, "bucket-unavailable")]
-        else:
-            assert verdict == ALLOWED
-            added = outcome.headers
+    admitted = await admit(env, ctx, settings, incoming, method, rule_path(parts.path or "/"))
+    if isinstance(admitted, Reply):
+        return admitted
+    resolution, added, unchecked = admitted
     body = None if method in BODYLESS_METHODS else await incoming.body()
     headers = request_headers(incoming.header_items, incoming.headers.get("cf-connecting-ip"),
                               parts.scheme or "https", parts.netloc or None)

@@ -91,7 +91,7 @@ async def verified_jwt(config: Any, env: Any, token: str, claim: str) -> Identit
         plan = claims.get(jwt.plan_claim)
     except JwtError as exc:
         return problem_reply(401, "Invalid token", f"{exc}.",
-                             [("WWW-Authenticate", f'Bearer realm="tollgate", error="invalid_token"')],
+                             [("WWW-Authenticate", 'Bearer realm="tollgate", error="invalid_token"')],
                              reason=exc.reason)
     except _CannotVerify as exc:
         log.error("%s", exc)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
 
 from src.tollgate import clock
 from src.tollgate.identity_layers import JwtSettings, parse_jwks

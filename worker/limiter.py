@@ -18,7 +18,7 @@ from urllib.parse import unquote
 
 from src.tollgate.config import Resolution
 from src.tollgate.decision import Decision
-from src.tollgate.headers import overloaded, partition_key, quota_exceeded, ratelimit_headers
+from src.tollgate.headers import overloaded, partition_key, ratelimit_headers
 from src.tollgate.identity import Identity, IdentityError, client_key, identify
 from src.tollgate.wire import decode_decision, encode_decide
 from src.tollgate import clock
@@ -172,13 +172,6 @@ async def _bucket_failed(env: Any, ctx: Any, resolution: Resolution, exc: Except
     except Exception as hook_exc:  # counting must never change the answer
         log.warning("record_bucket_error failed: %s", hook_exc)
     return Outcome(CLOSED if closed else UNCHECKED, None, [])
-
-
-def denied_reply(outcome: Outcome) -> Reply:
-    """429 with Retry-After, the RateLimit headers and a quota-exceeded problem naming the rule."""
-    decision = outcome.decision
-    body, headers = quota_exceeded(decision.denied_by or "", decision.retry_after_ms)
-    return Reply(429, headers + outcome.headers, body)
 
 
 def overloaded_reply(status: int = 429, **extensions: Any) -> Reply:

@@ -34,10 +34,8 @@ import json
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from src.tollgate.headers import quota_exceeded
-from worker.forwarding import UNCHECKED_HEADER
-from worker.limiter import (ALLOWED, DENIED, OVERLOADED, UNCHECKED, ask_bucket, blocked_reply, closed_reply,
-                            identify_client, impossible_cost, overloaded_reply, rule_path)
+from worker.admission import Denial, admit
+from worker.limiter import rule_path
 from worker.platform import Incoming
 from worker.replies import Reply, json_reply, problem_reply
 from worker.settings import Settings
@@ -130,28 +128,11 @@ async def _decide(incoming: Incoming, path: str, query: str, settings: Settings,
     cost = requested_cost(incoming, settings, query, bare=not at_root and path == PREFIX)
     if isinstance(cost, Reply):
         return cost
-    identity = await identify_client(settings, incoming.headers, env)
-    if isinstance(identity, Reply):
-        return identity
-    resolution = settings.config.resolve(identity, method, original_path)
-    if resolution.blocked_by is not None:
-        return blocked_reply(resolution.blocked_by)
-    if not resolution.rules:
-        return json_reply(200, ADMITTED_BODY)
-    cost = cost if cost is not None else resolution.cost
-    impossible = impossible_cost(resolution, cost)
-    if impossible is not None:
-        return impossible
-    outcome = await ask_bucket(env, ctx, settings, identity, resolution, cost, incoming.headers)
-    if outcome.verdict == ALLOWED:
-        return json_reply(200, ADMITTED_BODY, outcome.headers)
     status = DENY_STATUSES.get((incoming.headers.get("tollgate-deny-status") or "429").strip(), 429)
-    if outcome.verdict == DENIED:
-        decision = outcome.decision
-        body, headers = quota_exceeded(decision.denied_by or "", decision.retry_after_ms, status, allowed=False)
-        return Reply(status, headers + outcome.headers, body)
-    if outcome.verdict == OVERLOADED:
-        return overloaded_reply(status, allowed=False)
-    if outcome.verdict == UNCHECKED:
-        return json_reply(200, {**ADMITTED, "unchecked": True}, [(UNCHECKED_HEADER, "bucket-unavailable")])
-    return closed_reply(resolution)
+    admitted = await admit(env, ctx, settings, incoming, method, original_path, cost,
+                           Denial(status, allowed_member=True))
+    if isinstance(admitted, Reply):
+        return admitted
+    if admitted.unchecked:
+        return json_reply(200, {**ADMITTED, "unchecked": True}, admitted.headers)
+    return json_reply(200, ADMITTED_BODY, admitted.headers)
