@@ -14,9 +14,11 @@ from typing import Any, Mapping, NamedTuple
 from src.tollgate.algorithms import ALGORITHMS, GCRA, Limit
 from src.tollgate.costs import METHOD_TOKEN, RouteCost, impossible_costs, is_int, parse_costs
 from src.tollgate.edge_settings import DEFAULT_DENY_CACHE_S, parse_deny_cache
-from src.tollgate.identity import DEFAULT_IPV6_PREFIX, Identity, IdentityError, Source, parse_source
+from src.tollgate.identity import DEFAULT_IPV6_PREFIX, Identity, Source, parse_source
 from src.tollgate.identity_layers import NO_LAYERS, Layers, check_sources, parse_layers, rule_keys
-from src.tollgate.labels import LABEL_KEY, parse_label
+from src.tollgate.config_fields import bool_field as _bool, did_you_mean as _did_you_mean, kind as _kind
+from src.tollgate.config_fields import unknown_keys as _unknown_keys
+from src.tollgate.overrides import parse_overrides as _overrides
 from src.tollgate.rates import parse_rate
 from src.tollgate.renames import check_renames, parse_previous_names
 from src.tollgate.rules import MATCH_ALL, Match, Rule
@@ -28,7 +30,6 @@ _TOP_KEYS = ("identity", "trust_forwarded_for", "ipv6_prefix", "partition_key", 
              "rules", "costs", "overrides", "plans", "known_keys", "jwt", "deny_cache_seconds")
 _RULE_KEYS = ("name", "limit", "algorithm", "burst", "match", "shadow", "on_error", "key", "previous_names")
 _MATCH_KEYS = ("methods", "paths")
-_OVERRIDE_TABLE_KEYS = ("limit", "burst")
 _LIST = (list, tuple)          # TOML arrays arrive as lists; a JSON or Python caller may pass tuples
 
 
@@ -241,106 +242,3 @@ def _costs(value: Any, where: str, errors: list[str]) -> tuple[RouteCost, ...]:
         errors.append(f'{where}: expected a table such as {{ "POST /v1/search" = 5 }}, got {_kind(value)}')
         return ()
     return parse_costs(value, where, errors)
-
-
-def _overrides(value: Any, rules: tuple[Rule, ...], declared: set, ipv6_prefix: int, where: str,
-               errors: list[str], labels: dict[str, str] | None = None
-               ) -> dict[str, tuple[tuple[Rule, ...], str | None]]:
-    """`labels`, when given, receives each override's optional `label` (overrides only, not plans)."""
-    if not isinstance(value, Mapping):
-        errors.append(f"{where}: expected a table keyed by client identity, got {_kind(value)}")
-        return {}
-    by_name = {r.name: r for r in rules}
-    out = {}
-    for ident, table in value.items():
-        here = f'{where}."{ident}"'
-        try:
-            identity = Identity.parse(str(ident), ipv6_prefix)
-        except IdentityError as exc:
-            errors.append(f"{here}: {exc}")
-            continue
-        if not isinstance(table, Mapping):
-            errors.append(f'{here}: expected a table of rule = "unlimited" | "blocked" | "N/period"')
-            continue
-        replaced: dict[str, Rule | None] = {}
-        blocked = None
-        for rule_name, setting in table.items():
-            spot = f"{here}.{rule_name}"
-            if rule_name == LABEL_KEY and labels is not None:   # reserved: a rule named "label" is not overridable
-                label = parse_label(setting, identity.value if identity.kind == "key" else None, spot, errors)
-                if label is not None:
-                    labels[str(identity)] = label
-                continue
-            rule = by_name.get(rule_name)
-            if rule is None and rule_name in declared:   # a rule with its own mistakes: check the value only
-                if setting not in ("unlimited", "blocked"):
-                    try:
-                        parse_rate(setting.get("limit") if isinstance(setting, Mapping) else setting)
-                    except ValueError as exc:
-                        errors.append(f'{spot}: {exc}; or "unlimited" | "blocked"')
-                continue
-            if rule is None:
-                errors.append(f"{spot}: no rule is named {rule_name!r}{_did_you_mean(rule_name, declared)}")
-                continue
-            if setting == "unlimited":
-                replaced[rule_name] = None
-            elif setting == "blocked":
-                blocked = blocked or rule_name
-            else:
-                limit = _override_limit(rule, setting, spot, errors)
-                if limit is not None:
-                    replaced[rule_name] = rule._replace(limit=limit)
-        effective = tuple(replaced.get(r.name, r) for r in rules if replaced.get(r.name, r) is not None)
-        out[str(identity)] = (effective, blocked)
-    return out
-
-
-def _override_limit(rule: Rule, setting: Any, where: str, errors: list[str]) -> Limit | None:
-    burst = None
-    if isinstance(setting, Mapping):
-        _unknown_keys(setting, _OVERRIDE_TABLE_KEYS, where, errors)
-        burst = setting.get("burst")
-        setting = setting.get("limit")
-    try:
-        rate = parse_rate(setting)
-    except ValueError as exc:
-        errors.append(f'{where}: {exc}; or "unlimited" | "blocked"')
-        return None
-    if burst is None:
-        # keep the rule's burst-to-rate ratio: "20/second, burst 40" overridden to 100/second bursts 200
-        burst = max(1, rate.count * rule.limit.burst // rule.limit.count)
-    elif rule.limit.algorithm != GCRA or not is_int(burst) or burst < 1:
-        errors.append(f"{where}.burst: expected a positive integer on a gcra rule, got {burst!r}")
-        return None
-    if rule.limit.algorithm != GCRA:
-        burst = rate.count
-    return Limit(rule.limit.algorithm, rate.count, rate.period_ms, burst)
-
-
-# ------------------------------------------------------------------ helpers
-
-def _bool(table: Mapping, key: str, default: bool, where: str, errors: list[str]) -> bool:
-    value = table.get(key, default)
-    if not isinstance(value, bool):
-        errors.append(f"{where}.{key}: expected true or false, got {value!r}")
-        return default
-    return value
-
-
-def _unknown_keys(table: Mapping, known: tuple[str, ...], where: str, errors: list[str]) -> None:
-    for key in table:
-        if key not in known:
-            errors.append(f"{where}.{key}: unknown setting{_did_you_mean(key, known)} "
-                          f"(known: {', '.join(known)})")
-
-
-def _did_you_mean(word: Any, choices: Any) -> str:
-    import difflib  # only on a config error: importing it costs ~30 ms of Worker start-up on Pyodide
-
-    close = difflib.get_close_matches(str(word), list(choices), n=1)
-    return f' (did you mean "{close[0]}"?)' if close else ""
-
-
-def _kind(value: Any) -> str:
-    return {dict: "a table", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
-            float: "a number", type(None): "nothing"}.get(type(value), type(value).__name__)
