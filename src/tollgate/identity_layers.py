@@ -27,6 +27,7 @@ import hashlib
 import hmac
 from typing import Any, Mapping, NamedTuple
 
+from src.tollgate.config_fields import unknown_keys as _unknown
 from src.tollgate.identity import Source, parse_source
 from src.tollgate.jwt_claims import SUPPORTED_ALGORITHMS, ClaimRules
 
@@ -206,9 +207,3 @@ def _optional_text(table: Mapping, key: str, where: str, errors: list[str]) -> s
         errors.append(f"{where}.{key}: expected a non-empty string, got {value!r}")
         return None
     return value
-
-
-def _unknown(table: Mapping, known: tuple[str, ...], where: str, errors: list[str]) -> None:
-    for key in table:
-        if key not in known:
-            errors.append(f"{where}.{key}: unknown setting (known: {', '.join(known)})")
