@@ -19,6 +19,10 @@ Plus cold start (the first request after the runtime is up) and bundle size.
 "Tollgate above the RPC floor" = /allow minus the RPC floor: the goal is <= 0.3 ms.
 
     scripts/bench workerd [--requests 2000] [--rounds 3] [--connections 8] [--clients 50]
+                          [--against REV] [--only "tollgate /allow,python RPC floor"]
+
+--against REV serves another commit's dry-run bundle as one more /allow subject in the
+same rounds: the honest way to see what a change costs on a noisy machine.
 """
 from __future__ import annotations
 
@@ -171,8 +175,9 @@ def workerd_cmd(config: Path, state: Path, origin: str, bundle: Path | None) -> 
     return cmd + (["--bundle", str(bundle)] if bundle else [])
 
 
-def one_round(work: Path, bundle: Path, origin: str, args: argparse.Namespace, n: int) -> dict[str, dict]:
-    """Every subject once; each gets a fresh runtime."""
+def one_round(work: Path, bundle: Path, origin: str, args: argparse.Namespace, n: int,
+              against: Path | None = None) -> dict[str, dict]:
+    """Every subject once (or those --only names); each gets a fresh runtime."""
     tollgate_cfg = derived_config(work / f"tollgate-{n}", BENCH_VARS, SECRETS, name="tollgate-bench")
     py = ["python_workers"]
     subjects = {
@@ -190,6 +195,11 @@ def one_round(work: Path, bundle: Path, origin: str, args: argparse.Namespace, n
                                   str(work / f"s-local-{n}"), "--port", "0", "--origin", "none", "--quiet",
                                   "--no-build", "--no-crons"], "/__tollgate/allow", False),
     }
+    if against is not None:   # the same /allow subject served from another commit's dry-run bundle
+        subjects[f"tollgate /allow @{args.against}"] = (
+            workerd_cmd(tollgate_cfg, work / f"s-against-{n}", "none", against), "/__tollgate/allow", True)
+    if args.only:
+        subjects = {k: v for k, v in subjects.items() if k in args.only or k.startswith("tollgate /allow @")}
     out = {}
     for name, (cmd, path, on_workerd) in subjects.items():
         proc, url = start(cmd)
@@ -212,13 +222,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--connections", type=int, default=8)
     p.add_argument("--clients", type=int, default=50, help="API keys: one Durable Object each")
+    p.add_argument("--against", metavar="REV", help="also serve REV's dry-run bundle as a subject, in the "
+                   "same rounds (an A/B of two commits on one machine state)")
+    p.add_argument("--only", type=lambda v: [x.strip() for x in v.split(",")], default=None,
+                   help='comma-separated subjects to run, e.g. "tollgate /allow,python RPC floor"')
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="tollgate-bench-workerd-") as tmp:
         work = Path(tmp)
         bundle, size = dry_run.build(work / "bundle")
+        against = dry_run.build_at(args.against, work / "against") if args.against else None
         origin_proc, origin = start_origin(work)
         try:
-            rounds = [one_round(work, bundle, origin, args, n) for n in range(args.rounds)]
+            rounds = [one_round(work, bundle, origin, args, n, against) for n in range(args.rounds)]
         finally:
             stop(origin_proc)
     print(f"\nworkerd 1.20261117.1, Pyodide 314.0.6; {args.requests} requests x {args.rounds} rounds, "
@@ -227,11 +242,14 @@ def main(argv: list[str] | None = None) -> int:
     for name in rounds[0]:
         col = lambda key: [r[name][key] for r in rounds]
         print(f"{name:<24}{span(col('cpu_ms'), 3):>22}{span(col('cold_ms'), 0):>22}{span(col('rps'), 0):>18}")
-    above = [r["tollgate /allow"]["cpu_ms"] - r["python RPC floor"]["cpu_ms"] for r in rounds]
-    ratio = [r["tollgate /allow"]["cpu_ms"] / r["JS GCRA"]["cpu_ms"] for r in rounds]
     print(f"bundle: {size}")
-    print(f"tollgate /allow above the Python RPC floor: {span(above, 3)} ms CPU (goal <= {GOAL_ABOVE_RPC_MS})")
-    print(f"tollgate /allow / JS GCRA: {span(ratio, 2)}x")
+    for name in [n for n in rounds[0] if n.startswith("tollgate /allow")]:
+        if "python RPC floor" in rounds[0]:
+            above = [r[name]["cpu_ms"] - r["python RPC floor"]["cpu_ms"] for r in rounds]
+            print(f"{name} above the Python RPC floor: {span(above, 3)} ms CPU (goal <= {GOAL_ABOVE_RPC_MS})")
+    if "JS GCRA" in rounds[0] and "tollgate /allow" in rounds[0]:
+        ratio = [r["tollgate /allow"]["cpu_ms"] / r["JS GCRA"]["cpu_ms"] for r in rounds]
+        print(f"tollgate /allow / JS GCRA: {span(ratio, 2)}x")
     return 0
 
 
