@@ -13,7 +13,8 @@ The class is the table of contents; each job has its own module:
 - durable_objects/restore.py: restore, SEED_FROM_STORE, charging restored usage;
 - durable_objects/lifecycle.py: an idle, confirmed bucket deletes itself (cleanup alarm, deleteAll);
 - durable_objects/rotation.py: IDENTITY_SECRET rotation (take over from, or forward to, the other name);
-- durable_objects/renames.py: a renamed rule (previous_names) decides on its former name's row.
+- durable_objects/renames.py: a renamed rule (previous_names) decides on its former name's row;
+- durable_objects/slots.py: concurrency slots, taken in the decision, freed by release/renew.
 """
 from __future__ import annotations
 
@@ -27,12 +28,14 @@ from durable_objects.renames import Renames
 from durable_objects.rotation import Rotation
 from durable_objects.outbox_pusher import OutboxPusher
 from durable_objects.rule_store import RuleStore
+from durable_objects.slots import SlotStore, asks_slots
 from durable_objects.sql import Sql
 from src.tollgate import clock
 from src.tollgate.decision import decide
 from src.tollgate.deny_report import decode_report, split_payload
 from src.tollgate.snapshots import UsageRecord
 from src.tollgate.usage import period_start
+from src.tollgate.concurrency import is_slot_id
 from src.tollgate.wire import decode_decide, encode_decision
 
 
@@ -62,7 +65,8 @@ class ClientBucket(DurableObject):
         self.lifecycle = Lifecycle(self.sql, self.store, storage, self.env, self.client, self._wiped)
         self.pusher.lifecycle = self.lifecycle
         self.rotation = Rotation(self.sql, self.store, self.env, self.client, self.lifecycle.limits)
-        self.lifecycle.hold_until = self.rotation.keep_until
+        self.slots = SlotStore(self.sql)
+        self.lifecycle.hold_until = lambda: max(self.rotation.keep_until(), self.slots.last_expiry())
         self.renames = Renames(self.sql, self.store, self.client)
         self.wiped = False
 
@@ -105,8 +109,13 @@ class ClientBucket(DurableObject):
             rows = store.load([r.name for r in rules], period)
             if store.restored:
                 restore.charge_restored(store, rules, rows, now)
-            decision = decide(rules, {name: row.state for name, row in rows.items()}, cost, now)
+            states = {name: row.state for name, row in rows.items()}
+            slotted = asks_slots(rules)
+            if slotted:     # concurrency rules: their live slots, in the same atomic step
+                states.update(self.slots.summaries(rules, now))
+            decision = decide(rules, states, cost, now)
             changed = store.record(decision, rows, cost, period)
+            slot = self.slots.take(decision, rules, now) if slotted else None
             if reported:
                 changed = store.add_denied(reported, period) or changed
         except BaseException:
@@ -118,7 +127,20 @@ class ClientBucket(DurableObject):
             await self.pusher.ensure_alarm(now)
         if rules is not asked:
             decision = self.renames.answered_as(decision, asked, rules)
-        return encode_decision(decision)
+        return encode_decision(decision, slot)
+
+    # ---------------------------------------------------------------- concurrency slots (slots.py)
+    async def release(self, slot: str) -> str:
+        """Free a concurrency slot: the request holding it has ended. A slot not held (released
+        twice, expired, never issued) changes nothing and says so."""
+        self._awake()
+        return '{"released":true}' if is_slot_id(slot) and self.slots.release(slot) else '{"released":false}'
+
+    async def renew(self, slot: str) -> str:
+        """The holder is still streaming: the slot counts for another hold from now."""
+        self._awake()
+        ok = is_slot_id(slot) and self.slots.renew(slot, clock.now_ms())
+        return '{"renewed":true}' if ok else '{"renewed":false}'
 
     async def count_denied(self, report: str) -> str:
         """Denials an isolate answered from its deny cache (worker/deny_cache.py), in memory."""
@@ -152,6 +174,7 @@ class ClientBucket(DurableObject):
     async def reset(self) -> str:
         """Forget limiter state; usage counters (and their way to the store) are kept."""
         self._awake()
+        self.slots.clear()      # an operator's reset also frees every slot (a stuck client starts afresh)
         return bucket_admin.reset(self.store, self.client)
 
     # ---------------------------------------------------------------- secret rotation

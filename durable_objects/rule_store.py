@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from durable_objects import journal, rule_sql
+from durable_objects import journal, rule_sql, slots
 from durable_objects.restored_rows import RestoredUsage
 from durable_objects.rule_row import RuleRow, _text
 from durable_objects.sql import Sql, migrate
@@ -51,6 +51,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
     # The decision journal (durable_objects/journal.py): one row written per admitted decision.
     3: (journal.SCHEMA,),
+    # Concurrency slots (durable_objects/slots.py): one row per request in flight.
+    4: (slots.SCHEMA,),
 }
 
 # The statements on rule_state and closed_usage live in durable_objects/rule_sql.py.

@@ -24,6 +24,7 @@ GCRA = "gcra"
 SLIDING_WINDOW = "sliding_window"
 FIXED_WINDOW = "fixed_window"
 ALGORITHMS = (GCRA, SLIDING_WINDOW, FIXED_WINDOW)
+CONCURRENCY = "concurrency"     # `limit = "10 concurrent"`: requests in flight (src/tollgate/concurrency.py)
 
 State = tuple[int, int, int]
 
@@ -37,6 +38,8 @@ class Limit(NamedTuple):
     @property
     def capacity(self) -> int:
         """The largest cost this limit can ever admit in one request."""
+        if self.algorithm == CONCURRENCY:
+            return 1 << 52                  # a request takes one slot whatever its cost
         return self.burst if self.algorithm == GCRA else self.count
 
 
@@ -60,6 +63,8 @@ class Step(NamedTuple):
 # no state: the changed rule starts afresh. A GCRA rule whose count changed keeps
 # its arrival time, rescaled.
 FIXED_TAG = -2
+CONCURRENCY_TAG = -1    # concurrency (live slots, earliest expiry ms, CONCURRENCY_TAG): a summary, not a store
+CONCURRENCY_RETRY_MS = 1000
 
 
 def gcra(limit: Limit, state: State | None, cost: int, now_ms: int) -> tuple:
@@ -166,7 +171,24 @@ def _sliding_retry(prev: int, cur: int, cost: int, count: int, period: int, elap
     return period - elapsed + need
 
 
-KERNELS = {GCRA: gcra, FIXED_WINDOW: fixed_window, SLIDING_WINDOW: sliding_window}
+def concurrency(limit: Limit, state: State | None, cost: int, now_ms: int) -> tuple:
+    """Slots in flight: `state` is the bucket's summary of its live slots at `now_ms`
+    (durable_objects/slots.py); the request takes one slot, whatever its cost.
+
+    Denied: retry after 1 s, or at the earliest slot's expiry when that is sooner. A slot
+    is usually freed by a request finishing, which no clock predicts, so the honest
+    answer is short; the expiry is the one time known to free a slot.
+    """
+    count = limit[1]
+    live = state[0] if state is not None and state[2] == CONCURRENCY_TAG else 0
+    earliest = state[1] if live else 0
+    if live < count:
+        return True, (live + 1, earliest if live else now_ms + limit[2], CONCURRENCY_TAG), count - live - 1, 0, 0
+    retry = earliest - now_ms if 0 < earliest - now_ms < CONCURRENCY_RETRY_MS else CONCURRENCY_RETRY_MS
+    return False, (live, earliest, CONCURRENCY_TAG), 0, retry, retry
+
+
+KERNELS = {GCRA: gcra, FIXED_WINDOW: fixed_window, SLIDING_WINDOW: sliding_window, CONCURRENCY: concurrency}
 """algorithm name -> kernel returning a plain tuple (the fields of Step): what decide() calls."""
 
 _new = tuple.__new__

@@ -12,6 +12,8 @@ import re
 from typing import Any, Mapping, NamedTuple
 
 from src.tollgate.algorithms import ALGORITHMS, GCRA, Limit
+from src.tollgate.concurrency import check_hold_only_here, check_rule as check_concurrency_rule
+from src.tollgate.concurrency import concurrency_limit, parse_concurrent
 from src.tollgate.costs import METHOD_TOKEN, RouteCost, impossible_costs, is_int, parse_costs
 from src.tollgate.edge_settings import DEFAULT_DENY_CACHE_S, parse_deny_cache
 from src.tollgate.identity import DEFAULT_IPV6_PREFIX, Identity, Source, parse_source
@@ -28,7 +30,8 @@ DEFAULT_MAX_COST = 1000
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _TOP_KEYS = ("identity", "trust_forwarded_for", "ipv6_prefix", "partition_key", "legacy_headers", "max_cost",
              "rules", "costs", "overrides", "plans", "known_keys", "jwt", "deny_cache_seconds")
-_RULE_KEYS = ("name", "limit", "algorithm", "burst", "match", "shadow", "on_error", "key", "previous_names")
+_RULE_KEYS = ("name", "limit", "algorithm", "burst", "match", "shadow", "on_error", "key", "previous_names",
+              "hold_seconds")
 _MATCH_KEYS = ("methods", "paths")
 _LIST = (list, tuple)          # TOML arrays arrive as lists; a JSON or Python caller may pass tuples
 
@@ -182,10 +185,13 @@ def _rule(item: Any, where: str, errors: list[str]) -> Rule | None:
     if algorithm not in ALGORITHMS:
         errors.append(f"{where}.algorithm: {algorithm!r} is not an algorithm "
                       f"(expected {' | '.join(ALGORITHMS)}){_did_you_mean(algorithm, ALGORITHMS)}")
-    rate = None
+    rate, slots = None, parse_concurrent(item.get("limit"))
     if "limit" not in item:
         errors.append(f'{where}.limit: missing (expected a rate such as "100/minute")')
+    elif slots is not None:      # "10 concurrent" (src/tollgate/concurrency.py)
+        hold_s = check_concurrency_rule(item, slots, where, errors)
     else:
+        check_hold_only_here(item, where, errors)
         try:
             rate = parse_rate(item["limit"])
         except ValueError as exc:
@@ -203,8 +209,10 @@ def _rule(item: Any, where: str, errors: list[str]) -> Rule | None:
         errors.append(f"{where}.on_error: expected open | closed, got {on_error!r}"
                       f"{_did_you_mean(on_error, ('open', 'closed'))}")
     previous = parse_previous_names(item.get("previous_names"), f"{where}.previous_names", errors)
-    if len(errors) > before or rate is None:
+    if len(errors) > before or (rate is None and slots is None):
         return None
+    if slots is not None:
+        return Rule(name, concurrency_limit(slots, hold_s), match, shadow, on_error, previous)
     limit = Limit(algorithm, rate.count, rate.period_ms, burst if burst is not None else rate.count)
     return Rule(name, limit, match, shadow, on_error, previous)
 

@@ -61,6 +61,8 @@ def policy_header(rules: Iterable[Rule]) -> str:
 
 @lru_cache(maxsize=1024)
 def _policy_item(rule: Rule) -> str:
+    if rule.limit.algorithm == "concurrency":     # draft-11 quota unit: requests in flight, no window
+        return f'{sf_string(rule.name)};q={rule.limit.count};qu="concurrent-requests"'
     return f"{sf_string(rule.name)};q={_quota(rule)};w={_window_s(rule)}"
 
 
@@ -89,7 +91,10 @@ def ratelimit_headers(rules: Sequence[Rule], results: Sequence[RuleResult], deni
         if rule.shadow:
             continue
         remaining = res.remaining if res.remaining > 0 else 0
-        items.append(f"{_name(rule.name)};r={remaining};t={-(-res.reset_ms // 1000)}{suffix}")
+        if rule.limit.algorithm == "concurrency":    # slots left; no reset time: a slot frees when a request ends
+            items.append(f"{_name(rule.name)};r={remaining}{suffix}")
+        else:
+            items.append(f"{_name(rule.name)};r={remaining};t={-(-res.reset_ms // 1000)}{suffix}")
         if tightest is None or remaining < tightest[1].remaining:
             tightest = (rule, res)
     headers: list[tuple[str, str]] = []
@@ -120,13 +125,16 @@ def problem(status: int, title: str, detail: str, type_: str = "about:blank",
             [("Content-Type", PROBLEM_JSON), ("Cache-Control", "no-store")])
 
 
-def quota_exceeded(rule: str, retry_after_ms: int, status: int = 429,
+def quota_exceeded(rule: str, retry_after_ms: int, status: int = 429, concurrent: int | None = None,
                    **extensions: object) -> tuple[bytes, list[tuple[str, str]]]:
     """The 429 body: which rule said no and when to come back. `status` and `extensions`
-    let /__tollgate/allow send the same document (with `allowed`, under its deny status)."""
+    let /__tollgate/allow send the same document (with `allowed`, under its deny status);
+    `concurrent`: the denying rule is a concurrency rule of that many slots."""
     seconds = max(1, seconds_up(retry_after_ms))
-    return problem(status, "Too Many Requests",
-                   f'Rate limit "{rule}" exceeded; retry in {seconds} s.',
+    detail = (f'Concurrency limit "{rule}" reached: {concurrent} requests of this client are in flight; '
+              f"retry when one ends (in {seconds} s)." if concurrent is not None else
+              f'Rate limit "{rule}" exceeded; retry in {seconds} s.')
+    return problem(status, "Too Many Requests", detail,
                    QUOTA_EXCEEDED, rule=rule, retry_after=seconds, **extensions)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from src.tollgate.algorithms import GCRA, Limit
+from src.tollgate.algorithms import CONCURRENCY, GCRA, Limit
+from src.tollgate.concurrency import parse_concurrent
 from src.tollgate.config_fields import did_you_mean as _did_you_mean, kind as _kind, unknown_keys as _unknown_keys
 from src.tollgate.costs import is_int
 from src.tollgate.identity import Identity, IdentityError
@@ -46,9 +47,10 @@ def parse_overrides(value: Any, rules: tuple[Rule, ...], declared: set, ipv6_pre
                 continue
             rule = by_name.get(rule_name)
             if rule is None and rule_name in declared:   # a rule with its own mistakes: check the value only
-                if setting not in ("unlimited", "blocked"):
+                value = setting.get("limit") if isinstance(setting, Mapping) else setting
+                if setting not in ("unlimited", "blocked") and parse_concurrent(value) is None:
                     try:
-                        parse_rate(setting.get("limit") if isinstance(setting, Mapping) else setting)
+                        parse_rate(value)
                     except ValueError as exc:
                         errors.append(f'{spot}: {exc}; or "unlimited" | "blocked"')
                 continue
@@ -69,6 +71,8 @@ def parse_overrides(value: Any, rules: tuple[Rule, ...], declared: set, ipv6_pre
 
 
 def _override_limit(rule: Rule, setting: Any, where: str, errors: list[str]) -> Limit | None:
+    if rule.limit.algorithm == CONCURRENCY or parse_concurrent(setting) is not None:
+        return _override_slots(rule, setting, where, errors)
     burst = None
     if isinstance(setting, Mapping):
         _unknown_keys(setting, _OVERRIDE_TABLE_KEYS, where, errors)
@@ -88,3 +92,19 @@ def _override_limit(rule: Rule, setting: Any, where: str, errors: list[str]) -> 
     if rule.limit.algorithm != GCRA:
         burst = rate.count
     return Limit(rule.limit.algorithm, rate.count, rate.period_ms, burst)
+
+
+def _override_slots(rule: Rule, setting: Any, where: str, errors: list[str]) -> Limit | None:
+    """A concurrency rule is overridden by another slot count ("50 concurrent"), keeping its hold."""
+    if isinstance(setting, Mapping):
+        _unknown_keys(setting, ("limit",), where, errors)
+        setting = setting.get("limit")
+    slots = parse_concurrent(setting)
+    if rule.limit.algorithm != CONCURRENCY:
+        errors.append(f'{where}: rule "{rule.name}" is a rate; "{setting}" is a concurrency limit')
+        return None
+    if slots is None or slots < 1:
+        errors.append(f'{where}: rule "{rule.name}" counts requests in flight: expected "N concurrent" '
+                      f'(N >= 1), "unlimited" or "blocked", got {setting!r}')
+        return None
+    return rule.limit._replace(count=slots, burst=slots)

@@ -8,6 +8,7 @@ lists, not objects, to keep the per-request payload small.
 decide payload:   {"v":1,"cost":N,"rules":[[name,algorithm,count,period_ms,burst,shadow,on_error(,previous_names)],...]}
                   (previous_names, a list of the rule's former names, only when it has some)
 decision result:  {"v":1,"ok":0|1,"by":name|null,"retry":ms,"res":[[name,allowed,shadow,remaining,reset_ms,retry_after_ms],...]}
+                  (+ "slot":"<32 hex>" when the admitted decision took a concurrency slot)
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from src.tollgate.rules import Match, Rule
 
 WIRE_VERSION = 1
 _MATCH_ALL = Match(None, None)
-_ALGORITHMS = ("gcra", "sliding_window", "fixed_window")
+_ALGORITHMS = ("gcra", "sliding_window", "fixed_window", "concurrency")
 _ON_ERROR = ("open", "closed")
 
 
@@ -105,16 +106,20 @@ def decode_decide(text: str) -> tuple[tuple[Rule, ...], int]:
     return rules, cost
 
 
-def encode_decision(decision: Decision) -> str:
-    """The `ClientBucket.decide` result; `new_states` stays inside the bucket."""
-    return _dumps({
+def encode_decision(decision: Decision, slot: str | None = None) -> str:
+    """The `ClientBucket.decide` result; `new_states` stays inside the bucket. `slot`: the
+    concurrency slot the admitted request holds (src/tollgate/concurrency.py)."""
+    obj = {
         "v": WIRE_VERSION,
         "ok": 1 if decision.allowed else 0,
         "by": decision.denied_by,
         "retry": decision.retry_after_ms,
         "res": [[r.name, 1 if r.allowed else 0, 1 if r.shadow else 0, r.remaining, r.reset_ms,
                  r.retry_after_ms] for r in decision.results],
-    })
+    }
+    if slot is not None:
+        obj["slot"] = slot
+    return _dumps(obj)
 
 
 def decode_decision(text: str) -> Decision:
@@ -122,10 +127,18 @@ def decode_decision(text: str) -> Decision:
     and not re-validated field by field on every request; anything else (a bucket of
     another version during a deploy) raises WireError, which the gateway treats as a
     bucket failure (each rule's on_error)."""
+    return decode_answer(text)[0]
+
+
+def decode_answer(text: str) -> tuple[Decision, str | None]:
+    """`decode_decision` plus the slot the request holds (None: it took none)."""
     obj = _loads(text, "decision")
+    slot = obj.get("slot")
+    if slot is not None and not isinstance(slot, str):
+        raise WireError(f"decision.slot: expected a string, got {type(slot).__name__}")
     try:
         return Decision(obj["ok"] == 1, obj["by"], int(obj["retry"]), tuple(
             RuleResult(name, allowed == 1, shadow == 1, remaining, reset_ms, retry_ms)
-            for name, allowed, shadow, remaining, reset_ms, retry_ms in obj["res"]), {})
+            for name, allowed, shadow, remaining, reset_ms, retry_ms in obj["res"]), {}), slot
     except (KeyError, TypeError, ValueError) as exc:
         raise WireError(f"decision: not what a bucket answers ({type(exc).__name__}: {exc})") from None
