@@ -25,6 +25,7 @@ class Admission(NamedTuple):
     resolution: Resolution
     headers: HeaderList      # RateLimit headers for the answer ([] when no rule matched)
     unchecked: bool          # the bucket could not be asked and every matching rule fails open
+    held: Any = None         # worker.slots.Held: a concurrency slot to release when the request ends
 
 
 class Denial(NamedTuple):
@@ -58,14 +59,20 @@ async def admit(env: Any, ctx: Any, settings: Settings, incoming: Incoming, meth
         return impossible
     outcome = await ask_bucket(env, ctx, settings, identity, resolution, cost, incoming.headers)
     if outcome.verdict == ALLOWED:
-        return Admission(resolution, outcome.headers, False)
+        return Admission(resolution, outcome.headers, False, outcome.held)
     if outcome.verdict == UNCHECKED:
-        return Admission(resolution, UNCHECKED_HEADERS, True)
+        return Admission(resolution, UNCHECKED_HEADERS, True, outcome.held)
     if outcome.verdict == DENIED:
         decision = outcome.decision
         body, headers = quota_exceeded(decision.denied_by or "", decision.retry_after_ms, denial.status,
-                                       **denial.extensions())
+                                       _slots_of(resolution, decision.denied_by), **denial.extensions())
         return Reply(denial.status, headers + outcome.headers, body)
     if outcome.verdict == OVERLOADED:
         return overloaded_reply(denial.status, **denial.extensions())
     return closed_reply(resolution)
+
+
+def _slots_of(resolution: Resolution, rule: str | None) -> int | None:
+    """The slot count of the denying rule when it is a concurrency rule (its problem says so)."""
+    found = next((r for r in resolution.rules if r.name == rule), None)
+    return found.limit.count if found is not None and found.limit.algorithm == "concurrency" else None

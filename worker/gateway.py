@@ -17,7 +17,7 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-from worker import deny_cache, latency
+from worker import deny_cache, latency, slots
 from worker.forwarding import UNCHECKED_HEADER, origin_url, request_headers, response_headers
 from worker.admission import admit
 from worker.limiter import rule_path
@@ -66,6 +66,9 @@ async def dispatch(request: Any, env: Any, ctx: Any) -> Reply:
 async def reserved(incoming: Incoming, path: str, query: str, settings: Settings, env: Any, ctx: Any) -> Reply:
     if path == allow.PREFIX or path.startswith(allow.PREFIX + "/"):
         return await allow.handle_allow(incoming, path, query, settings, env, ctx)
+    if path == slots.RELEASE_PATH:
+        body = await incoming.body() if incoming.method == "POST" else b""
+        return await slots.handle_release(incoming.method, incoming.headers, body, settings.identity_secret, env)
     if path == "/__tollgate/health":
         return health.handle_health(incoming.method, settings)
     if deny_cache.operator_asks(env, incoming.headers.get("authorization")):   # admin, metrics, dashboard:
@@ -85,7 +88,17 @@ async def proxy(incoming: Incoming, parts: Any, settings: Settings, env: Any, ct
     admitted = await admit(env, ctx, settings, incoming, method, rule_path(parts.path or "/"))
     if isinstance(admitted, Reply):
         return admitted
-    resolution, added, unchecked = admitted
+    if admitted.held is not None:     # a concurrency slot: held until the answer is delivered (worker/slots.py)
+        return await slots.hold_during(env, ctx, admitted.held,
+                                       lambda: forward(incoming, parts, settings, env, ctx, admitted, started))
+    return await forward(incoming, parts, settings, env, ctx, admitted, started)
+
+
+async def forward(incoming: Incoming, parts: Any, settings: Settings, env: Any, ctx: Any, admitted: Any,
+                  started: float) -> Reply:
+    """The admitted request to the origin, and its answer with the RateLimit headers added."""
+    method = incoming.method
+    resolution, added, unchecked = admitted.resolution, admitted.headers, admitted.unchecked
     body = None if method in BODYLESS_METHODS else await incoming.body()
     headers = request_headers(incoming.header_items, incoming.headers.get("cf-connecting-ip"),
                               parts.scheme or "https", parts.netloc or None)

@@ -20,9 +20,10 @@ from src.tollgate.config import Resolution
 from src.tollgate.decision import Decision
 from src.tollgate.headers import overloaded, partition_key, ratelimit_headers
 from src.tollgate.identity import Identity, IdentityError, client_key, identify
-from src.tollgate.wire import decode_decision, encode_decide
+from src.tollgate.concurrency import renew_interval_ms
+from src.tollgate.wire import decode_answer, encode_decide
 from src.tollgate import clock
-from worker import deny_cache, identity_step, latency, metrics, rule_buckets
+from worker import deny_cache, identity_step, latency, metrics, rule_buckets, slots
 from worker.replies import HeaderList, Reply, problem_reply
 from worker.settings import Settings
 
@@ -37,6 +38,7 @@ class Outcome(NamedTuple):
     verdict: str                 # ALLOWED | DENIED | UNCHECKED (failed open) | CLOSED (failed closed) | OVERLOADED
     decision: Decision | None    # None unless the bucket answered
     headers: HeaderList          # RateLimit-Policy / RateLimit (+ Retry-After when denied)
+    held: Any = None             # worker.slots.Held: the concurrency slot the admitted request holds
 
 
 async def identify_client(settings: Settings, headers: dict[str, str], env: Any = None) -> Identity | Reply:
@@ -108,11 +110,14 @@ async def ask_one_bucket(env: Any, ctx: Any, settings: Settings, identity: Ident
         answer = await (stub.decide(payload) if previous is None else
                         stub.decide(payload, client_key(previous, identity)))
         latency.observe(env, ctx, "decision", latency.rules_label(rules), latency.now() - started)
-        decision = decode_decision(answer)
+        decision, slot = decode_answer(answer)
     except Exception as exc:  # the bucket (or its answer) failed: on_error decides
         return await _bucket_failed(env, ctx, resolution, exc)
     cache.remember(key, what, rules, decision, now, settings.config.deny_cache_ms)   # keeps denials only
-    return _outcome(settings, key, rules, decision)
+    outcome = _outcome(settings, key, rules, decision)
+    if slot is None:
+        return outcome
+    return outcome._replace(held=slots.held(settings.identity_secret, key, slot, renew_interval_ms(rules)))
 
 
 def _outcome(settings: Settings, key: str, rules: tuple, decision: Decision) -> Outcome:

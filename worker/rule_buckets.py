@@ -66,9 +66,10 @@ async def ask_each(env: Any, ctx: Any, settings: Any, identity: Identity, resolu
                    headers: Mapping[str, str]) -> "limiter.Outcome":
     """Ask each group's bucket in order; stop at the first that does not admit."""
     plan = await groups(settings, env, identity, resolution, headers)
-    rules_all, results, unchecked = [], [], False
+    rules_all, results, unchecked, held = [], [], False, None
     for who, rules in plan:
         outcome = await limiter.ask_one_bucket(env, ctx, settings, who, Resolution(rules, cost, None), cost)
+        held = outcome.held or held     # concurrency rules count per the request's own identity: the last bucket
         if outcome.verdict == limiter.UNCHECKED:
             unchecked = True
             continue
@@ -77,7 +78,7 @@ async def ask_each(env: Any, ctx: Any, settings: Any, identity: Identity, resolu
         rules_all.extend(rules)
         results.extend(outcome.decision.results)
     if unchecked:
-        return limiter.Outcome(limiter.UNCHECKED, None, [])
+        return limiter.Outcome(limiter.UNCHECKED, None, [], held)
     config = settings.config
     key = client_key(settings.identity_secret, identity)
     order = {rule.name: i for i, rule in enumerate(resolution.rules)}      # headers in config order
@@ -85,4 +86,4 @@ async def ask_each(env: Any, ctx: Any, settings: Any, identity: Identity, resolu
     decision = Decision(True, None, 0, tuple(r for _, r in pairs), {})
     headers_out = ratelimit_headers(tuple(rule for rule, _ in pairs), decision.results, False, 0,
                                     config.legacy_headers, partition_key(key) if config.partition_key else None)
-    return limiter.Outcome(limiter.ALLOWED, decision, headers_out)
+    return limiter.Outcome(limiter.ALLOWED, decision, headers_out, held)

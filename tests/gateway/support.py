@@ -41,7 +41,10 @@ class Origin:
     so it outlives a runtime that is SIGKILLed. Every request is recorded.
 
     `/slow/<ms>` answers after <ms> milliseconds; `/status/<code>` answers that
-    status (302 with a Location); anything else echoes the request as JSON.
+    status (302 with a Location); `/hold` answers once the test lets it go
+    (`let_go(n)`, first come first served) and `/stream` sends a chunk each time the
+    test lets it go, ending after 3 (`in_flight`, `max_in_flight`: requests the origin is
+    still answering); anything else echoes the request as JSON.
     """
 
     def __init__(self) -> None:
@@ -51,6 +54,13 @@ class Origin:
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self.url = ""
+        self.in_flight = self.max_in_flight = 0
+        self._gate: asyncio.Semaphore | None = None
+
+    def let_go(self, n: int = 1) -> None:
+        """Let `n` waiting /hold requests (or /stream chunks) answer."""
+        for _ in range(n):
+            self._loop.call_soon_threadsafe(self._gate.release)
 
     def __enter__(self) -> "Origin":
         self._thread.start()
@@ -72,6 +82,7 @@ class Origin:
 
     async def _serve(self) -> None:
         self._stop = asyncio.Event()
+        self._gate = asyncio.Semaphore(0)
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         runner = web.AppRunner(app, access_log=None)
@@ -90,6 +101,8 @@ class Origin:
                 "body_b64": base64.b64encode(body).decode()}
         with self._lock:
             self.received.append(seen)
+        if request.path in ("/hold", "/stream"):
+            return await self._held(request)
         if request.path == "/gzip":
             return web.Response(body=gzip.compress(b"compressed hello " * 100),
                                 headers={"Content-Encoding": "gzip", "Content-Type": "text/plain"})
@@ -105,6 +118,26 @@ class Origin:
         out.headers.add("Set-Cookie", "a=1; Path=/")
         out.headers.add("Set-Cookie", "b=2; Path=/")
         return out
+
+
+    async def _held(self, request: web.Request) -> web.StreamResponse:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if request.path == "/hold":
+                await self._gate.acquire()
+                return web.Response(body=b"held and answered", content_type="text/plain")
+            out = web.StreamResponse(headers={"Content-Type": "text/plain"})
+            await out.prepare(request)
+            for i in range(3):
+                await self._gate.acquire()
+                await out.write(f"chunk {i}\n".encode())
+            await out.write_eof()
+            return out
+        finally:
+            with self._lock:
+                self.in_flight -= 1
 
 
 # ------------------------------------------------------------------ the runtime under test

@@ -26,6 +26,11 @@ body, and maps the header back onto the client's 429
 200 carries the RateLimit headers and `{"allowed": true, "rule": null, "retry_after": 0}`; a denial
 is the gateway's own 429 problem+json (quota-exceeded), with `allowed`, `rule` and
 `retry_after` as extension members, under the deny status.
+
+A request that took a concurrency slot also gets its release token (`Tollgate-Release`
+header and a `release` member): a caller that can act when its request ends sends it to
+`POST /__tollgate/release`; otherwise the slot lives for the rule's `hold_seconds`
+(worker/slots.py, README "Concurrency limits").
 """
 from __future__ import annotations
 
@@ -38,6 +43,7 @@ from worker.admission import Denial, admit
 from worker.limiter import rule_path
 from worker.platform import Incoming
 from worker.replies import Reply, json_reply, problem_reply
+from worker.slots import TOKEN_HEADER
 from worker.settings import Settings
 
 PREFIX = "/__tollgate/allow"
@@ -133,6 +139,11 @@ async def _decide(incoming: Incoming, path: str, query: str, settings: Settings,
                            Denial(status, allowed_member=True))
     if isinstance(admitted, Reply):
         return admitted
+    held = admitted.held
+    if held is not None:    # a concurrency slot: it lives for the rule's hold, or until POST /__tollgate/release
+        extra = {"unchecked": True} if admitted.unchecked else {}
+        return json_reply(200, {**ADMITTED, **extra, "release": held.token},
+                          admitted.headers + [(TOKEN_HEADER, held.token)])
     if admitted.unchecked:
         return json_reply(200, {**ADMITTED, "unchecked": True}, admitted.headers)
     return json_reply(200, ADMITTED_BODY, admitted.headers)
