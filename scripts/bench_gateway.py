@@ -7,6 +7,8 @@ small aiohttp load generator in a subprocess; the output says which):
   origin direct   GET <origin>/v1/items                       the baseline
   gateway         GET <edge>/v1/items   → decision → origin   the Worker in front of it
   /allow          GET <edge>/__tollgate/allow/v1/items        the decision alone (no origin)
+  gateway, slot   GET <edge>/c/items: a concurrency rule instead of the sliding window, so each
+                  request also takes a slot (one row) and releases it (one more RPC, one row)
 
 The local runtime (`python -m src.localedge`, one process) serves the repo's
 Worker with three rules per request (GCRA burst, sliding window, daily fixed
@@ -59,6 +61,7 @@ BENCH_VARS = {
             {"name": "per-minute", "limit": "10000000/minute", "algorithm": "sliding_window",
              "match": {"paths": ["/v1/*"]}},
             {"name": "daily", "limit": "1000000000/day", "algorithm": "fixed_window"},
+            {"name": "inflight", "limit": "100000 concurrent", "match": {"paths": ["/c/*"]}},
         ],
     },
 }
@@ -237,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     origin_proc, origin = start_origin(work)
     edge_proc, edge = start_edge(config, state, origin, profile_out)
     targets = [("origin direct", f"{origin}/v1/items"), ("gateway → origin", f"{edge}/v1/items"),
-               ("/__tollgate/allow", f"{edge}/__tollgate/allow/v1/items")]
+               ("/__tollgate/allow", f"{edge}/__tollgate/allow/v1/items"), ("gateway, slot", f"{edge}/c/items")]
     results: dict[str, dict] = {}
     load_before = os.getloadavg()[0]
     try:
@@ -275,6 +278,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{'met' if allow_rps >= GOAL_ALLOW_RPS else 'NOT met'}")
     print(f"gateway adds {added:.2f} ms at p50 on one connection (goal < {GOAL_ADDED_P50_MS} ms): "
           f"{'met' if added < GOAL_ADDED_P50_MS else 'NOT met'}")
+    slot = (results["gateway, slot"]["one"]["p50_us"] - results["gateway → origin"]["one"]["p50_us"]) / 1000
+    print(f"a concurrency slot (take + release RPC) adds {slot:.2f} ms at p50 on one connection, "
+          f"{results['gateway → origin']['load']['rps'] / max(1.0, results['gateway, slot']['load']['rps']):.2f}x "
+          f"the gateway's time per request under load")
     if profile_out and profile_out.exists():
         print("\nRuntime profile (whole run, top 25 by own time):")
         pstats.Stats(str(profile_out)).sort_stats("tottime").print_stats(25)

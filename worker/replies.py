@@ -46,5 +46,5 @@ def method_not_allowed(method: str, allowed: tuple[str, ...]) -> Reply:
 
 def not_found(path: str) -> Reply:
     return problem_reply(404, "Not Found",
-                         f"{path[:200]} is not a Tollgate route (known: /__tollgate/allow, /__tollgate/health, "
+                         f"{path[:200]} is not a Tollgate route (known: /__tollgate/allow, /__tollgate/release, /__tollgate/health, "
                          "/__tollgate/metrics, /__tollgate/admin/clients/<identity>).")

@@ -79,3 +79,23 @@ def test_a_shadow_concurrency_rule_reports_and_never_denies():
         assert take(b, [SHADOW_SLOTS])[0].allowed
         d, slot = take(b, [SHADOW_SLOTS])
         assert d.allowed and d.results[0].shadow and not d.results[0].allowed and slot is None
+
+
+def test_what_a_slot_writes_per_request():
+    """Warm bucket: taking a slot is the journal row plus one slot row, a release one row,
+    a renewal one row; a denial by the concurrency rule writes nothing."""
+    clk = Clock()
+    with clock.use(clk):
+        b = make_bucket()
+        run(b.release(take(b, [MINUTE, SLOTS])[1]))       # warm: rows in memory
+        log = b.ctx.storage.log
+        log.clear()
+        _, slot = take(b, [MINUTE, SLOTS])
+        writes = b.ctx.storage.writes()
+        assert len(writes) == 2 and any("slots" in q for q in writes) and any("journal" in q for q in writes)
+        take(b, [MINUTE, SLOTS])
+        log.clear()
+        assert not take(b, [MINUTE, SLOTS])[0].allowed and b.ctx.storage.writes() == []
+        run(b.renew(slot))
+        run(b.release(slot))
+        assert len(b.ctx.storage.writes()) == 2
