@@ -166,7 +166,8 @@ class ClientBucket(DurableObject):
         """State and usage per rule; with a decide payload (cost 0) also remaining/reset per rule."""
         if self.wiped:   # deleted itself: answer as an empty bucket without building storage again
             return bucket_admin.inspect_deleted(self.client, payload, clock.now_ms())
-        answer = bucket_admin.inspect(self.store, self.client, payload, clock.now_ms(), self.lifecycle.cleanup_at)
+        answer = bucket_admin.inspect(self.store, self.client, payload, clock.now_ms(), self.lifecycle.cleanup_at,
+                                      self.slots)
         if self.store.is_empty():
             await self.lifecycle.schedule()     # looking at a client never seen leaves nothing behind
         return answer

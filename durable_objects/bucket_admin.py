@@ -17,9 +17,11 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"))
 
 
-def inspect(store: RuleStore, client: str, payload: str | None, now: int, cleanup_at: int | None = None) -> str:
+def inspect(store: RuleStore, client: str, payload: str | None, now: int, cleanup_at: int | None = None,
+            slots: Any = None) -> str:
     """State and usage per rule; with a decide payload (cost 0) also remaining/reset per rule.
-    `cleanup_at`: when the idle bucket deletes itself (lifecycle.py), if scheduled."""
+    `cleanup_at`: when the idle bucket deletes itself (lifecycle.py), if scheduled; `slots`: the
+    bucket's SlotStore (a concurrency rule's remaining is its free slots)."""
     rows = store.all_rows()
     out: dict[str, Any] = {"client": client, "now_ms": now, "rules": {}}
     if cleanup_at is not None and rows:
@@ -31,7 +33,9 @@ def inspect(store: RuleStore, client: str, payload: str | None, now: int, cleanu
             "denied": row.denied, "shadow_denied": row.shadow_denied,
             "version": row.version, "sent_version": row.sent_version,
         }
-    _add_remaining(out, rows, payload, now)
+    _add_remaining(out, rows, payload, now, slots)
+    if slots is not None and slots.held(now):
+        out["slots_held"] = slots.held(now)
     out["closed"] = store.closed()
     out["unsent"] = len(store.unsent(client))
     return _dumps(out)
@@ -45,10 +49,12 @@ def inspect_deleted(client: str, payload: str | None, now: int) -> str:
     return _dumps(out)
 
 
-def _add_remaining(out: dict, rows: dict, payload: str | None, now: int) -> None:
+def _add_remaining(out: dict, rows: dict, payload: str | None, now: int, slots: Any = None) -> None:
     if payload:
         rules, _ = decode_decide(payload)
         states = {r.name: rows[r.name].state if r.name in rows else None for r in rules}
+        if slots is not None:
+            states.update(slots.summaries(rules, now))
         for result in decide(rules, states, 0, now).results:
             entry = out["rules"].setdefault(result.name, {"state": None})
             entry.update(remaining=result.remaining, reset_ms=result.reset_ms)

@@ -173,7 +173,7 @@ def _sliding_retry(prev: int, cur: int, cost: int, count: int, period: int, elap
 
 def concurrency(limit: Limit, state: State | None, cost: int, now_ms: int) -> tuple:
     """Slots in flight: `state` is the bucket's summary of its live slots at `now_ms`
-    (durable_objects/slots.py); the request takes one slot, whatever its cost.
+    (durable_objects/slots.py); the request takes one slot, whatever its cost (above 0).
 
     Denied: retry after 1 s, or at the earliest slot's expiry when that is sooner. A slot
     is usually freed by a request finishing, which no clock predicts, so the honest
@@ -182,8 +182,10 @@ def concurrency(limit: Limit, state: State | None, cost: int, now_ms: int) -> tu
     count = limit[1]
     live = state[0] if state is not None and state[2] == CONCURRENCY_TAG else 0
     earliest = state[1] if live else 0
-    if live < count:
-        return True, (live + 1, earliest if live else now_ms + limit[2], CONCURRENCY_TAG), count - live - 1, 0, 0
+    need = 1 if cost > 0 else 0             # cost 0 looks without taking (inspect, a denial's report)
+    if live + need <= count:
+        return (True, (live + need, earliest if live else now_ms + limit[2], CONCURRENCY_TAG),
+                count - live - need, 0, 0)
     retry = earliest - now_ms if 0 < earliest - now_ms < CONCURRENCY_RETRY_MS else CONCURRENCY_RETRY_MS
     return False, (live, earliest, CONCURRENCY_TAG), 0, retry, retry
 

@@ -93,3 +93,11 @@ def test_headers_and_problem_say_concurrent_requests():
 def test_lease_mode_is_refused_on_concurrency_rules():
     assert "always decided by the bucket" in concurrency.lease_refusal(SLOTS, "lease")
     assert concurrency.lease_refusal(SLOTS, None) is None and concurrency.lease_refusal(RATE, "lease") is None
+
+
+def test_a_denial_by_a_rate_rule_reports_the_free_slots_as_they_stand():
+    spent = {"minute": (NOW - NOW % 60_000, 10, -2), "inflight": (1, NOW + 9000, CONCURRENCY_TAG)}
+    d = decide([RATE, SLOTS], spent, 1, NOW)
+    assert not d.allowed and d.denied_by == "minute"
+    assert {r.name: r.remaining for r in d.results}["inflight"] == 1, "one of two slots free, none taken"
+    assert decide([SLOTS], {"inflight": (2, NOW + 9000, CONCURRENCY_TAG)}, 0, NOW).results[0].remaining == 0

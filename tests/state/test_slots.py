@@ -99,3 +99,13 @@ def test_what_a_slot_writes_per_request():
         run(b.renew(slot))
         run(b.release(slot))
         assert len(b.ctx.storage.writes()) == 2
+
+
+def test_inspect_shows_the_free_slots():
+    import json
+    clk = Clock()
+    with clock.use(clk):
+        b = make_bucket()
+        take(b, [SLOTS])
+        seen = json.loads(run(b.inspect(encode_decide([SLOTS], 0))))
+    assert seen["rules"]["inflight"]["remaining"] == 1 and seen["slots_held"] == 1
