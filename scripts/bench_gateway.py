@@ -208,6 +208,14 @@ def fmt_ms(us: float) -> str:
     return f"{us / 1000:.2f}"
 
 
+def report_slot(results: dict) -> None:
+    """What a concurrency slot (take + release RPC) costs: the slot target against the gateway's."""
+    plain, slot = results["gateway → origin"], results["gateway, slot"]
+    added = (slot["one"]["p50_us"] - plain["one"]["p50_us"]) / 1000
+    print(f"a concurrency slot (take + release RPC) adds {added:.2f} ms at p50 on one connection, "
+          f"{plain['load']['rps'] / max(1.0, slot['load']['rps']):.2f}x the gateway's time per request under load")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="scripts/bench gateway", description=__doc__.split("\n\n")[0])
     p.add_argument("--duration", type=float, default=10.0, help="seconds per throughput run (latency runs: half)")
@@ -278,10 +286,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{'met' if allow_rps >= GOAL_ALLOW_RPS else 'NOT met'}")
     print(f"gateway adds {added:.2f} ms at p50 on one connection (goal < {GOAL_ADDED_P50_MS} ms): "
           f"{'met' if added < GOAL_ADDED_P50_MS else 'NOT met'}")
-    slot = (results["gateway, slot"]["one"]["p50_us"] - results["gateway → origin"]["one"]["p50_us"]) / 1000
-    print(f"a concurrency slot (take + release RPC) adds {slot:.2f} ms at p50 on one connection, "
-          f"{results['gateway → origin']['load']['rps'] / max(1.0, results['gateway, slot']['load']['rps']):.2f}x "
-          f"the gateway's time per request under load")
+    report_slot(results)
     if profile_out and profile_out.exists():
         print("\nRuntime profile (whole run, top 25 by own time):")
         pstats.Stats(str(profile_out)).sort_stats("tottime").print_stats(25)

@@ -95,6 +95,8 @@ def _sum_rules(per_shard: Any) -> dict[str, dict[str, int]]:
 def limit_text(rule: Any) -> str:
     """A rule's limit as the config writes it: `5/minute`, `20 per 10 seconds`, burst if it differs."""
     limit = rule.limit
+    if limit.algorithm == "concurrency":
+        return f"{limit.count} concurrent"
     text = f"{limit.count} per {limit.period_ms / 1000:g} seconds"
     for ms, unit in _PERIODS:
         if limit.period_ms == ms:

@@ -192,6 +192,9 @@ def _summary(raw: Mapping[str, Any], vars_: Mapping[str, Any], bindings: Mapping
             if rule.match.methods or rule.match.paths:
                 match = f" match {sorted(rule.match.methods) if rule.match.methods else 'any'} " \
                         f"{list(rule.match.paths) if rule.match.paths else 'any path'}"
+            if lim.algorithm == "concurrency":   # issue 14: slots, not a rate
+                out.append(f"  rule {rule.name}: {lim.count} concurrent, hold {lim.period_ms // 1000} s{match}{extra}")
+                continue
             out.append(f"  rule {rule.name}: {Rate(lim.count, lim.period_ms)}, {lim.algorithm}, "
                        f"capacity {lim.capacity}{match}{extra}")
         for rc in config.costs:
