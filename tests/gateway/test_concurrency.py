@@ -109,3 +109,22 @@ def test_a_client_that_goes_away_mid_stream_does_not_leak_its_slot(tmp_path, run
             statuses.append((await call(http, "GET", f"{edge.url}/v1/other", headers=WHO))[0])
             await asyncio.sleep(0.05)
     run_scenario(tmp_path, ONE, scenario)
+
+
+SHORT_HOLD = {"identity": ["header:x-api-key"], "rules": [{"name": "one", "limit": "1 concurrent", "hold_seconds": 1}]}
+
+
+def test_a_request_longer_than_the_hold_keeps_its_slot_by_renewing_it(tmp_path):
+    async def scenario(edge, origin, http):
+        held = asyncio.ensure_future(call(http, "GET", f"{edge.url}/hold", headers=WHO))
+        await until(lambda: origin.in_flight == 1, "the request at the origin")
+        loop = asyncio.get_running_loop()
+        started, statuses = loop.time(), []
+        while loop.time() - started < 2.5:               # two and a half holds: renewed every 1/3 s
+            statuses.append((await call(http, "GET", f"{edge.url}/v1/other", headers=WHO))[0])
+            await asyncio.sleep(0.1)
+        assert set(statuses) == {429}, f"the slot lapsed while its request was still at the origin: {statuses}"
+        origin.let_go(1)
+        assert (await held)[0] == 200
+        assert (await call(http, "GET", f"{edge.url}/v1/other", headers=WHO))[0] == 201
+    run_scenario(tmp_path, SHORT_HOLD, scenario)
