@@ -7,8 +7,7 @@ small aiohttp load generator in a subprocess; the output says which):
   origin direct   GET <origin>/v1/items                       the baseline
   gateway         GET <edge>/v1/items   → decision → origin   the Worker in front of it
   /allow          GET <edge>/__tollgate/allow/v1/items        the decision alone (no origin)
-  gateway, slot   GET <edge>/c/items: a concurrency rule instead of the sliding window, so each
-                  request also takes a slot (one row) and releases it (one more RPC, one row)
+  gateway, slot   GET <edge>/c/items: a concurrency rule in place of the sliding window (a slot taken, released)
 
 The local runtime (`python -m src.localedge`, one process) serves the repo's
 Worker with three rules per request (GCRA burst, sliding window, daily fixed
@@ -61,10 +60,11 @@ BENCH_VARS = {
             {"name": "per-minute", "limit": "10000000/minute", "algorithm": "sliding_window",
              "match": {"paths": ["/v1/*"]}},
             {"name": "daily", "limit": "1000000000/day", "algorithm": "fixed_window"},
-            {"name": "inflight", "limit": "100000 concurrent", "match": {"paths": ["/c/*"]}},
         ],
     },
 }
+SLOT_VARS = {**BENCH_VARS, "TOLLGATE": {**BENCH_VARS["TOLLGATE"], "rules": BENCH_VARS["TOLLGATE"]["rules"] + [
+    {"name": "inflight", "limit": "100000 concurrent", "match": {"paths": ["/c/*"]}}]}}
 BENCH_SECRETS = {"ADMIN_TOKEN": "bench-admin", "ALLOW_TOKEN": "bench-allow", "IDENTITY_SECRET": "bench-secret"}
 
 WRK_SCRIPT = """\
@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         print("wrk is not installed (apt-get install -y wrk); use --generator aiohttp", file=sys.stderr)
         return 2
     work = Path(tempfile.mkdtemp(prefix="tollgate-bench-"))
-    config = derived_config(work, BENCH_VARS, BENCH_SECRETS, name="tollgate-bench")
+    config = derived_config(work, SLOT_VARS, BENCH_SECRETS, name="tollgate-bench")
     state = work / "state"
     profile_out = work / "edge.prof" if args.profile else None
     gen = Generator(kind, args.clients, work)
