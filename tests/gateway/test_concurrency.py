@@ -11,6 +11,7 @@ import json
 
 import pytest
 
+from tests.conftest import free_port
 from tests.gateway.support import call, problem_of, run_scenario
 
 SLOTS = 5
@@ -128,3 +129,17 @@ def test_a_request_longer_than_the_hold_keeps_its_slot_by_renewing_it(tmp_path):
         assert (await held)[0] == 200
         assert (await call(http, "GET", f"{edge.url}/v1/other", headers=WHO))[0] == 201
     run_scenario(tmp_path, SHORT_HOLD, scenario)
+
+
+def test_an_origin_that_fails_or_times_out_frees_the_slot_at_once(tmp_path):
+    async def scenario(edge, origin, http):
+        for _ in range(2):          # one slot: the second request finds it free again
+            status, headers, body = await call(http, "GET", f"{edge.url}/hold", headers=WHO)
+            assert status == 504 and problem_of(504, headers, body)["title"] == "Origin timeout"
+        origin.let_go(2)
+    run_scenario(tmp_path, ONE, scenario, vars={"ORIGIN_TIMEOUT_MS": "300"})
+
+    async def unreachable(edge, origin, http):
+        statuses = [(await call(http, "GET", f"{edge.url}/v1/x", headers=WHO))[0] for _ in range(2)]
+        assert statuses == [502, 502], "the failed request's slot was released: the next one is not a 429"
+    run_scenario(tmp_path / "down", ONE, unreachable, origin_url=f"http://127.0.0.1:{free_port()}")
