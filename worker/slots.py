@@ -39,12 +39,17 @@ class Held(NamedTuple):
     """A concurrency slot an admitted request holds."""
     key: str            # the client key: the bucket's name
     slot: str           # the slot id the bucket issued
-    token: str          # what /allow hands its caller to release it
+    secret: bytes       # IDENTITY_SECRET, which signs the token
     renew_ms: int       # how often to renew it while the request is in flight
+
+    @property
+    def token(self) -> str:
+        """What /allow hands its caller to release the slot (the gateway path never needs it)."""
+        return make_token(self.secret, self.key, self.slot)
 
 
 def held(secret: bytes, key: str, slot: str | None, renew_ms: int) -> Held | None:
-    return None if slot is None else Held(key, slot, make_token(secret, key, slot), renew_ms)
+    return None if slot is None else Held(key, slot, secret, renew_ms)
 
 
 async def _call(env: Any, key: str, method: str, slot: str) -> bool:
@@ -61,18 +66,25 @@ class Holder:
 
     def __init__(self, env: Any, slot: Held) -> None:
         self.env, self.slot, self.released = env, slot, False
-        self._task = asyncio.ensure_future(self._renew()) if slot.renew_ms > 0 else None
+        self._task: asyncio.Task | None = None
+        # A timer, not a task sleeping: most requests end before their first renewal is due.
+        self._timer = asyncio.get_running_loop().call_later(slot.renew_ms / 1000, self._due) if slot.renew_ms else None
+
+    def _due(self) -> None:
+        if not self.released:
+            self._task = asyncio.ensure_future(self._renew())
 
     async def _renew(self) -> None:
-        while True:
-            await asyncio.sleep(self.slot.renew_ms / 1000)
-            if not await _call(self.env, self.slot.key, "renew", self.slot.slot):
-                return      # released meanwhile, or expired: renewing would count it twice
+        if await _call(self.env, self.slot.key, "renew", self.slot.slot) and not self.released:
+            self._timer = asyncio.get_running_loop().call_later(self.slot.renew_ms / 1000, self._due)
+        # else: released meanwhile, or expired: renewing would count it twice
 
     async def done(self) -> None:
         if self.released:
             return
         self.released = True
+        if self._timer is not None:
+            self._timer.cancel()
         if self._task is not None:
             self._task.cancel()
         await _call(self.env, self.slot.key, "release", self.slot.slot)
