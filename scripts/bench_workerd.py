@@ -39,7 +39,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from scripts.bench_gateway import BENCH_VARS, start_origin, stop  # noqa: E402
+from scripts.bench_gateway import BENCH_VARS  # noqa: E402
+from scripts.bench_load import start_origin, stop  # noqa: E402
 from scripts.workerd import dry_run  # noqa: E402
 from src.localedge.derived import derived_config  # noqa: E402
 
