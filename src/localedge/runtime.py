@@ -284,3 +284,8 @@ class LocalEdge:
 
     def namespace(self, binding: str) -> DurableObjectNamespace:
         return self.namespaces[binding]
+
+    def uncaught_errors(self) -> int:
+        """Requests whose fetch raised out of the Worker while serving (each answered 500 and
+        logged): a fuzzer or test counts them, since the client only sees the 500."""
+        return self._server.errors if self._server is not None else 0
