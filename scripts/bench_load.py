@@ -51,7 +51,7 @@ def serve_origin(port_file: str) -> None:
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
         await site.start()
-        Path(port_file).write_text(str(site._server.sockets[0].getsockname()[1]))
+        Path(port_file).write_text(str(runner.addresses[0][1]))
         await asyncio.Event().wait()
 
     asyncio.run(main())
