@@ -173,7 +173,7 @@ class RuleStore(RestoredUsage):
         self._unsaved = True
 
     def _write_journal(self) -> None:
-        self.sql.run(journal.WRITE, journal.encode(self._rows[n] for n in self._dirty))
+        self.sql.write(journal.WRITE, journal.encode(self._rows[n] for n in self._dirty))
         self._journaled = True
         self._unsaved = False
 

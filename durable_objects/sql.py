@@ -73,6 +73,13 @@ class Sql:
         written = getattr(cursor, "rowsWritten", 0)
         return int(written) if isinstance(written, (int, float)) else 0
 
+    def write(self, query: str, *args: Any) -> None:
+        """Execute a statement that returns no rows, for effect only: the per-decision journal
+        write. workerd runs the statement inside `exec` itself (src/workerd/api/sql.c++:
+        `Cursor::State` steps its query on construction), so there is no cursor to drain and
+        no `rowsWritten` to read: two crossings fewer than `run` (about 9 us on Pyodide)."""
+        self._exec(query, args)
+
     def rows(self, query: str, *args: Any) -> list[dict[str, Any]]:
         cursor = self._exec(query, args)
         to_array = getattr(cursor, "toArray", None)
