@@ -13,7 +13,8 @@ The class is the table of contents; each job has its own module:
 - durable_objects/restore.py: restore, SEED_FROM_STORE, charging restored usage;
 - durable_objects/lifecycle.py: an idle, confirmed bucket deletes itself (cleanup alarm, deleteAll);
 - durable_objects/rotation.py: IDENTITY_SECRET rotation (take over from, or forward to, the other name);
-- durable_objects/renames.py: a renamed rule (previous_names) decides on its former name's row.
+- durable_objects/renames.py: a renamed rule (previous_names) decides on its former name's row;
+- durable_objects/lease_desk.py: leased budgets (mode = "lease"): grants, returns, units spent.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from typing import Any
 from workers import DurableObject
 
 from durable_objects import bucket_admin, restore
+from durable_objects.lease_desk import LeaseDesk
 from durable_objects.lifecycle import Lifecycle
 from durable_objects.renames import Renames
 from durable_objects.rotation import Rotation
@@ -30,7 +32,9 @@ from durable_objects.rule_store import RuleStore
 from durable_objects.sql import Sql
 from src.tollgate import clock
 from src.tollgate.decision import decide
+from src.tollgate.decision import Decision
 from src.tollgate.deny_report import decode_report, split_payload
+from src.tollgate.lease_wire import decode_ask, encode_grants
 from src.tollgate.snapshots import UsageRecord
 from src.tollgate.usage import period_start
 from src.tollgate.wire import decode_decide, encode_decision
@@ -64,6 +68,7 @@ class ClientBucket(DurableObject):
         self.rotation = Rotation(self.sql, self.store, self.env, self.client, self.lifecycle.limits)
         self.lifecycle.hold_until = self.rotation.keep_until
         self.renames = Renames(self.sql, self.store, self.client)
+        self.desk = LeaseDesk()
         self.wiped = False
 
     def _wiped(self) -> None:
@@ -120,6 +125,58 @@ class ClientBucket(DurableObject):
             decision = self.renames.answered_as(decision, asked, rules)
         return encode_decision(decision)
 
+    async def lease(self, payload: str, previous: str | None = None) -> str:
+        """`decide` for rules in lease mode: the same decision (none when the ask only renews),
+        plus the isolate's leases settled in the same step (lease_desk.py, lease_wire.py)."""
+        text, _, tail = payload.partition("\n")
+        ask = decode_ask(tail)
+        rules, cost = decode_decide(text)
+        self._awake()
+        if self.rotation.moved_to is not None:
+            return await self.env.BUCKETS.getByName(self.rotation.moved_to).lease(payload)
+        if not self.seeder.checked:
+            await self._warm_up(text, previous)
+        asked, rules = rules, self.renames.canonical(rules)
+        now = clock.now_ms()
+        try:
+            decision, grants, changed = self._settle(rules, cost, ask, now, rules is asked)
+        except BaseException:
+            self.store.forget()
+            raise
+        self.lifecycle.note(rules)
+        if changed:
+            await self.pusher.ensure_alarm(now)
+        if rules is not asked:
+            decision = self.renames.answered_as(decision, asked, rules)
+        return encode_grants(encode_decision(decision), grants)
+
+    def _settle(self, rules: tuple, cost: int, ask, now: int, may_grant: bool) -> tuple:
+        """Take back, decide, grant, count: no await, so it is one atomic step."""
+        store, period = self.store, period_start(now)
+        by_name = {r.name: r for r in rules}
+        rows = store.load(list(by_name.keys() | {s[0] for s in ask.spent}), period)
+        if store.restored:
+            restore.charge_restored(store, rules, rows, now)
+        before = {n: row.state for n, row in rows.items()}
+        self.desk.take_back(by_name, rows, ask, now)
+        states = {n: row.state for n, row in rows.items()}
+        decision = None if ask.renew else decide(rules, states, cost, now)
+        grants = []
+        if may_grant and (decision is None or decision.allowed):
+            charged = dict(states, **(decision.new_states if decision else {}))
+            grants = self.desk.hand_out(by_name, charged, ask, now)
+            if decision is not None:
+                decision.new_states.update({g.rule: charged[g.rule] for g in grants})
+            states.update({g.rule: charged[g.rule] for g in grants})
+        moved = {n: st for n, st in states.items() if st != before.get(n)}
+        recorded = decision is not None and decision.allowed
+        changed = store.add_leased(rows, {} if recorded else moved, ask.spent, period, write=not recorded)
+        if decision is not None:
+            changed = store.record(decision, rows, cost, period) or changed
+        if ask.denied:
+            changed = store.add_denied(dict(ask.denied), period) or changed
+        return decision or Decision(True, None, 0, (), {}), grants, changed
+
     async def count_denied(self, report: str) -> str:
         """Denials an isolate answered from its deny cache (worker/deny_cache.py), in memory."""
         self._awake()
@@ -152,6 +209,7 @@ class ClientBucket(DurableObject):
     async def reset(self) -> str:
         """Forget limiter state; usage counters (and their way to the store) are kept."""
         self._awake()
+        self.desk.forget()
         return bucket_admin.reset(self.store, self.client)
 
     # ---------------------------------------------------------------- secret rotation
