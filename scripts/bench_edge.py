@@ -62,14 +62,14 @@ MIXES = {
 def traffic(mix: str, seconds: int, isolates: int, rng: random.Random) -> list[tuple[float, int, str, str]]:
     """(time ms, isolate, client, path) for one mix; isolates picked at random (a load balancer)."""
     span = seconds * 1000.0
-    def at_rate(n: int, pick) -> list:
-        return sorted((rng.uniform(0, span), rng.randrange(isolates), pick(i), "/v1/items") for i in range(n))
+    def at_rate(n: int, pick, within: float = span) -> list:
+        return sorted((rng.uniform(0, within), rng.randrange(isolates), pick(i), "/v1/items") for i in range(n))
     if mix == "steady":
         return at_rate(100 * seconds, lambda i: f"c{i % 100}")                        # 100 clients at 1/s
     if mix.startswith("hot 80"):
         return at_rate(800 * seconds, lambda i: "hot")                                 # 800/s = 80% of 1,000/s
     if mix.startswith("hot 5"):                                                       # 5x a DO's ~1,000/s
-        return at_rate(5000 * min(seconds, 20), lambda i: "hot")
+        return at_rate(5000 * min(seconds, 20), lambda i: "hot", 1000.0 * min(seconds, 20))   # 20 s at most
     if mix.startswith("cold"):
         return at_rate(5 * seconds, lambda i: f"c{i % 100}")                          # 3 a minute each
     if mix.startswith("zipf"):

@@ -111,7 +111,11 @@ class Scope:
             self.entries.clear()
             self.by_client.clear()
         retry = now_ms + decision.retry_after_ms
-        self.entries[(key, what)] = Entry(min(retry, now_ms + cap_ms), retry, now_ms, decision)
+        until = min(retry, now_ms + cap_ms)
+        held = self.entries.get((key, what))
+        if held is not None and held.until_ms >= until:
+            return                          # an answer no newer than what is held (and maybe refreshing)
+        self.entries[(key, what)] = Entry(until, retry, now_ms, decision)
         self.by_client.setdefault(key, set()).add(what)
 
     def take_report(self, key: str) -> str:

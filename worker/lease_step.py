@@ -48,7 +48,9 @@ async def ask(env: Any, ctx: Any, settings: Any, identity: Identity, resolution:
         book.lost(carried, key)
         return await limiter.bucket_failed(env, ctx, resolution, exc)
     book.granted(key, grants, clock.now_ms(), rtt)
-    cache.remember(key, what, rules, decision, now, settings.config.deny_cache_ms, 0 if grants else cost)
+    answered = clock.now_ms()     # the bucket decided about half a round trip after `now`
+    cache.remember(key, what, rules, decision, (now + answered) // 2, settings.config.deny_cache_ms,
+                   0 if grants else cost)
     return limiter.outcome(settings, key, rules, decision)
 
 

@@ -25,6 +25,8 @@ from src.tollgate.lease import lease_units, lifetime_ms, worth_leasing
 from src.tollgate.lease_wire import Ask, Grant
 from worker.isolate import PerIsolate
 
+MAX_METERED = 10_000     # (client, rule) pairs an isolate meters; beyond, it starts over (memory stays bounded)
+
 
 class Held:
     """One lease this isolate holds for a client's rule."""
@@ -130,8 +132,17 @@ class Book:
         if rule.lease:
             meter = self.meters.get((key, rule.name))
             if meter is None:
+                if len(self.meters) >= MAX_METERED:
+                    self._start_over(now_ms)
                 meter = self.meters[(key, rule.name)] = Meter(now_ms)
             meter.add(cost, now_ms, lifetime_ms(rule.limit, rule.lease))
+
+    def _start_over(self, now_ms: int) -> None:
+        """Forget every meter and every lease that ended: a long tail of clients must not grow
+        the isolate's memory; live leases stay (their units are charged)."""
+        self.meters.clear()
+        self.held = {k: [h for h in v if now_ms < h.expires_ms and h.left > 0]
+                     for k, v in self.held.items() if any(now_ms < h.expires_ms and h.left > 0 for h in v)}
 
     def _live_units(self, key: str, name: str, now_ms: int) -> int:
         leases = self.held.get((key, name))

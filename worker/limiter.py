@@ -114,7 +114,8 @@ async def ask_one_bucket(env: Any, ctx: Any, settings: Settings, identity: Ident
         decision = decode_decision(answer)
     except Exception as exc:  # the bucket (or its answer) failed: on_error decides
         return await bucket_failed(env, ctx, resolution, exc)
-    cache.remember(key, what, rules, decision, now, settings.config.deny_cache_ms, cost)   # keeps denials only
+    # the bucket decided about half a round trip after `now`: its times count from there
+    cache.remember(key, what, rules, decision, (now + clock.now_ms()) // 2, settings.config.deny_cache_ms, cost)
     return outcome(settings, key, rules, decision)
 
 

@@ -169,3 +169,22 @@ def test_a_long_flood_keeps_the_cache_bounded():
     cache = deny_cache.scope(sim.isolates[0].env)
     assert len(cache.entries) == 1 and [len(v) for v in cache.by_client.values()] == [1]
     assert 25 <= sim.calls - 5 <= 40
+
+
+def test_a_flood_against_a_per_second_rule_costs_the_admitted_plus_one_call_per_retry_interval():
+    """10/second, 300 requests/s over 3 isolates for 10 s: each isolate re-asks once per
+    retry interval (100 ms) and the others wait for that answer, so the bucket sees about
+    the admitted requests plus 3 x 10 calls a second, not one call per request."""
+    sim = Sim({"identity": ["header:x-api-key"], "rules": [{"name": "second", "limit": "10/second", "burst": 10}]},
+              [1.0, 40.0, 150.0])
+    results = sim.run(spread(3000, 300.0, 3, pick=lambda i: "flood"))
+    admitted = sum(r.allowed for r in results)
+    assert 100 <= admitted <= 10 + 10 * 10 + 1                      # burst + rate x 10 s, never more
+    assert sim.calls <= admitted + 3 * 10 * 10 * 1.2, (sim.calls, admitted)
+
+
+def test_an_entry_long_past_its_retry_time_is_stale_and_a_burst_is_asked_in_full():
+    sim = Sim(BURST, [10.0])
+    assert [one(sim, t).allowed for t in (0.0, 1.0, 2.0)] == [True, True, False]
+    later = sim.run([(5_000.0 + i, 0, "alice", "/v1/items") for i in range(3)])   # the bucket refilled
+    assert [r.allowed for r in later[-3:]] == [True, True, False]
