@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from src.tollgate import clock
+from src.tollgate.decision import Decision
 from src.tollgate.identity import Identity, client_key
 from src.tollgate.lease_wire import encode_ask, split_answer
 from src.tollgate.wire import decode_decision, encode_decide
@@ -47,11 +48,22 @@ async def ask(env: Any, ctx: Any, settings: Any, identity: Identity, resolution:
     except Exception as exc:  # the bucket (or its answer) failed: on_error decides, the counts wait
         book.lost(carried, key)
         return await limiter.bucket_failed(env, ctx, resolution, exc)
-    book.granted(key, grants, clock.now_ms(), rtt)
     answered = clock.now_ms()     # the bucket decided about half a round trip after `now`
-    cache.remember(key, what, rules, decision, (now + answered) // 2, settings.config.deny_cache_ms,
-                   0 if grants else cost)
+    book.granted(key, grants, answered, rtt)
+    # What the bucket has left once the grants are charged: if a rule is empty, the requests
+    # this isolate's leases cannot cover are denied here until one of them re-asks.
+    cache.remember(key, what, rules, _after_grants(decision, grants), (now + answered) // 2,
+                   settings.config.deny_cache_ms, cost)
     return limiter.outcome(settings, key, rules, decision)
+
+
+def _after_grants(decision: Decision, grants: tuple) -> Decision:
+    if not grants or not decision.allowed:
+        return decision
+    left = {g.rule: (g.remaining, g.reset_ms) for g in grants}
+    results = tuple(r._replace(remaining=min(r.remaining, left[r.name][0]), reset_ms=left[r.name][1])
+                    if r.name in left else r for r in decision.results)
+    return decision._replace(results=results)
 
 
 async def _call(env: Any, settings: Any, identity: Identity, key: str, payload: str) -> tuple[str, float]:
