@@ -75,10 +75,12 @@ class Sql:
 
     def write(self, query: str, *args: Any) -> None:
         """Execute a statement that returns no rows, for effect only: the per-decision journal
-        write. workerd runs the statement inside `exec` itself (src/workerd/api/sql.c++:
-        `Cursor::State` steps its query on construction), so there is no cursor to drain and
-        no `rowsWritten` to read: two crossings fewer than `run` (about 9 us on Pyodide)."""
-        self._exec(query, args)
+        write, without reading `rowsWritten` (one crossing fewer than `run`). The cursor is
+        still drained: workerd hands a statement back to its cache only when its cursor has
+        been read to the end (src/workerd/api/sql.c++, `Cursor::endQuery`); an undrained one
+        keeps it busy until V8 collects the cursor, and every later exec of the same text
+        would compile it again."""
+        self._exec(query, args).toArray()
 
     def rows(self, query: str, *args: Any) -> list[dict[str, Any]]:
         cursor = self._exec(query, args)
