@@ -15,6 +15,7 @@ The class is the table of contents; each job has its own module:
 - durable_objects/rotation.py: IDENTITY_SECRET rotation (take over from, or forward to, the other name);
 - durable_objects/renames.py: a renamed rule (previous_names) decides on its former name's row;
 - durable_objects/slots.py: concurrency slots, taken in the decision, freed by release/renew.
+- durable_objects/lease_desk.py: leased budgets (mode = "lease"): grants, returns, units spent.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from typing import Any
 from workers import DurableObject
 
 from durable_objects import bucket_admin, restore
+from durable_objects.lease_desk import LeaseDesk, settle
 from durable_objects.lifecycle import Lifecycle
 from durable_objects.renames import Renames
 from durable_objects.rotation import Rotation
@@ -33,6 +35,7 @@ from durable_objects.sql import Sql
 from src.tollgate import clock
 from src.tollgate.decision import decide
 from src.tollgate.deny_report import decode_report, split_payload
+from src.tollgate.lease_wire import decode_ask, encode_grants
 from src.tollgate.snapshots import UsageRecord
 from src.tollgate.usage import period_start
 from src.tollgate.concurrency import is_slot_id
@@ -68,6 +71,7 @@ class ClientBucket(DurableObject):
         self.slots = SlotStore(self.sql)
         self.lifecycle.hold_until = lambda: max(self.rotation.keep_until(), self.slots.last_expiry())
         self.renames = Renames(self.sql, self.store, self.client)
+        self.desk = LeaseDesk()
         self.wiped = False
 
     def _wiped(self) -> None:
@@ -142,6 +146,31 @@ class ClientBucket(DurableObject):
         ok = is_slot_id(slot) and self.slots.renew(slot, clock.now_ms())
         return '{"renewed":true}' if ok else '{"renewed":false}'
 
+    async def lease(self, payload: str, previous: str | None = None) -> str:
+        """`decide` for rules in lease mode: the same decision (none when the ask only renews),
+        plus the isolate's leases settled in the same step (lease_desk.py, lease_wire.py)."""
+        text, _, tail = payload.partition("\n")
+        ask = decode_ask(tail)
+        rules, cost = decode_decide(text)
+        self._awake()
+        if self.rotation.moved_to is not None:
+            return await self.env.BUCKETS.getByName(self.rotation.moved_to).lease(payload)
+        if not self.seeder.checked:
+            await self._warm_up(text, previous)
+        asked, rules = rules, self.renames.canonical(rules)
+        now = clock.now_ms()
+        try:
+            decision, grants, changed = settle(self.desk, self.store, rules, cost, ask, now, rules is asked)
+        except BaseException:
+            self.store.forget()
+            raise
+        self.lifecycle.note(rules)
+        if changed:
+            await self.pusher.ensure_alarm(now)
+        if rules is not asked:
+            decision = self.renames.answered_as(decision, asked, rules)
+        return encode_grants(encode_decision(decision), grants)
+
     async def count_denied(self, report: str) -> str:
         """Denials an isolate answered from its deny cache (worker/deny_cache.py), in memory."""
         self._awake()
@@ -176,6 +205,7 @@ class ClientBucket(DurableObject):
         """Forget limiter state; usage counters (and their way to the store) are kept."""
         self._awake()
         self.slots.clear()      # an operator's reset also frees every slot (a stuck client starts afresh)
+        self.desk.forget()
         return bucket_admin.reset(self.store, self.client)
 
     # ---------------------------------------------------------------- secret rotation

@@ -169,13 +169,30 @@ class RuleStore(RestoredUsage):
             self._touch(row)
         return bool(counts)
 
+    def add_leased(self, rows: dict[str, RuleRow], states: dict[str, State], spent: tuple, period: int,
+                   write: bool) -> bool:
+        """Lease states (granted or taken back) and what isolates admitted from leases (`spent`:
+        rule, requests, units: usage counts admitted units, never granted ones). `write`: keep
+        them now, one journal row; else the decision's own journal write takes them along."""
+        for name, state in states.items():
+            rows[name].state = state
+            self._touch(rows[name])
+        for name, requests, units in spent:
+            row = rows.get(name) or self.load([name], period)[name]
+            self._roll(row, period)
+            row.allowed, row.admitted = row.allowed + requests, row.admitted + units
+            self._touch(row)
+        if write and (states or spent):
+            self._write_journal()
+        return bool(states or spent)
+
     def _touch(self, row: RuleRow) -> None:
         row.version += 1
         self._dirty.add(row.rule)
         self._unsaved = True
 
     def _write_journal(self) -> None:
-        self.sql.run(journal.WRITE, journal.encode(self._rows[n] for n in self._dirty))
+        self.sql.write(journal.WRITE, journal.encode(self._rows[n] for n in self._dirty))
         self._journaled = True
         self._unsaved = False
 

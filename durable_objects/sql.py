@@ -73,6 +73,15 @@ class Sql:
         written = getattr(cursor, "rowsWritten", 0)
         return int(written) if isinstance(written, (int, float)) else 0
 
+    def write(self, query: str, *args: Any) -> None:
+        """Execute a statement that returns no rows, for effect only: the per-decision journal
+        write, without reading `rowsWritten` (one crossing fewer than `run`). The cursor is
+        still drained: workerd hands a statement back to its cache only when its cursor has
+        been read to the end (src/workerd/api/sql.c++, `Cursor::endQuery`); an undrained one
+        keeps it busy until V8 collects the cursor, and every later exec of the same text
+        would compile it again."""
+        self._exec(query, args).toArray()
+
     def rows(self, query: str, *args: Any) -> list[dict[str, Any]]:
         cursor = self._exec(query, args)
         to_array = getattr(cursor, "toArray", None)

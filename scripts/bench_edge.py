@@ -11,12 +11,16 @@ limiter that decides every request the moment it is sent, and the latency the de
 adds (p50/p99).
 
 Modes: `no deny cache` is the Worker with its deny cache off (every request asks its
-bucket); `strict` is the default (strict decisions, the deny cache always on). Leased budgets
-(`mode = "lease"`) are not built yet (README, "Decide at the edge"): the last line says so.
+bucket); `strict` is the default (strict decisions, the deny cache always on); `lease` puts
+every rule of the mix that can be leased at the default 1 % (`mode = "lease"`, src/tollgate/lease.py)
+in lease mode, the rest stays strict. "usage" is what the buckets counted as admitted after
+every isolate reported its leases, against what was admitted: they must be equal.
 
-    scripts/bench edge [--seconds 180] [--isolates 10] [--seed 1]
+    scripts/bench edge [--seconds 180] [--isolates 10] [--seed 1] [--only MIX,...]
 
-Last line: `edge: lease n/a (not built); flood <Z> bucket calls per isolate-minute`.
+Last line: `edge: lease <X>% fewer bucket calls, <Y>% worst overshoot; flood <Z> bucket calls
+per isolate-minute` (X: the hot client's lease run against its strict run; Y: the worst over
+every lease run, as a % of the limit).
 """
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ from scripts.edge_sim import Sim, worst_overshoot  # noqa: E402
 from src.tollgate.config import parse_config  # noqa: E402
 from src.tollgate.decision import decide  # noqa: E402
 from src.tollgate.identity import Identity  # noqa: E402
+from src.tollgate.lease import DEFAULT_MAX_OVERSHOOT, unleasable  # noqa: E402
 
 ID = ["header:x-api-key"]
 MIXES = {
@@ -39,6 +44,11 @@ MIXES = {
         {"name": "burst", "limit": "20/second", "burst": 40},
         {"name": "minute", "limit": "600/minute", "burst": 600}]},
     "hot 80% of 60,000/min": {"identity": ID, "rules": [{"name": "minute", "limit": "60000/minute", "burst": 60000}]},
+    "hot 5,000/s, 6,000/s limit": {"identity": ID, "rules": [
+        {"name": "minute", "limit": "360000/minute", "burst": 6000}]},
+    "hot 5,000/s, 3,000/s limit": {"identity": ID, "rules": [
+        {"name": "minute", "limit": "180000/minute", "burst": 3000}]},
+    "cold 3/min, 100 clients": {"identity": ID, "rules": [{"name": "minute", "limit": "600/minute", "burst": 600}]},
     "zipf 10,000 clients": {"identity": ID, "rules": [
         {"name": "burst", "limit": "5/second", "burst": 10},
         {"name": "minute", "limit": "100/minute", "burst": 100}]},
@@ -52,12 +62,16 @@ MIXES = {
 def traffic(mix: str, seconds: int, isolates: int, rng: random.Random) -> list[tuple[float, int, str, str]]:
     """(time ms, isolate, client, path) for one mix; isolates picked at random (a load balancer)."""
     span = seconds * 1000.0
-    def at_rate(n: int, pick) -> list:
-        return sorted((rng.uniform(0, span), rng.randrange(isolates), pick(i), "/v1/items") for i in range(n))
+    def at_rate(n: int, pick, within: float = span) -> list:
+        return sorted((rng.uniform(0, within), rng.randrange(isolates), pick(i), "/v1/items") for i in range(n))
     if mix == "steady":
         return at_rate(100 * seconds, lambda i: f"c{i % 100}")                        # 100 clients at 1/s
-    if mix.startswith("hot"):
+    if mix.startswith("hot 80"):
         return at_rate(800 * seconds, lambda i: "hot")                                 # 800/s = 80% of 1,000/s
+    if mix.startswith("hot 5"):                                                       # 5x a DO's ~1,000/s
+        return at_rate(5000 * min(seconds, 20), lambda i: "hot", 1000.0 * min(seconds, 20))   # 20 s at most
+    if mix.startswith("cold"):
+        return at_rate(5 * seconds, lambda i: f"c{i % 100}")                          # 3 a minute each
     if mix.startswith("zipf"):
         weights = [1 / (k + 1) for k in range(10_000)]
         names = rng.choices(range(10_000), weights, k=200 * seconds)
@@ -107,18 +121,34 @@ def percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] if values else 0.0
 
 
-def run_mix(mix: str, seconds: int, isolates: int, seed: int, cache: bool) -> dict:
+def leased(tollgate: dict) -> dict:
+    """The mix with every rule that can be leased at the default bound in lease mode."""
+    config = parse_config(tollgate)
+    rules = [dict(raw, mode="lease") if unleasable(rule.limit, DEFAULT_MAX_OVERSHOOT) is None else raw
+             for raw, rule in zip(tollgate["rules"], config.rules)]
+    return dict(tollgate, rules=rules)
+
+
+MODES = (("no deny cache", False, False), ("strict", True, False), ("lease", True, True))
+
+
+def run_mix(mix: str, seconds: int, isolates: int, seed: int, cache: bool, lease: bool = False) -> dict:
     rng = random.Random(seed)
     rtts = [1.0 + 149.0 * i / max(1, isolates - 1) for i in range(isolates)]      # 1 .. 150 ms
     requests = traffic(mix, seconds, isolates, rng)
-    sim = Sim(MIXES[mix], rtts, deny_cache=cache)
+    tollgate = leased(MIXES[mix]) if lease else MIXES[mix]
+    sim = Sim(tollgate, rtts, deny_cache=cache)
     results = sim.run(requests)
+    sim.report_leases()
     added = [r.done_ms - r.sent_ms for r in results]
     admitted = sum(r.allowed for r in results)
     exact = exact_admitted(MIXES[mix], requests)
+    span = max(1.0, max(r.sent_ms for r in results) / 1000) if results else 1.0
     return {"requests": len(results), "calls": sim.calls, "rows": sim.rows_written(), "admitted": admitted,
-            "exact": exact, "overshoot": overshoot(MIXES[mix], results),
+            "exact": exact, "overshoot": overshoot(MIXES[mix], results), "usage": sim.usage_admitted(),
             "p50": percentile(added, 0.5), "p99": percentile(added, 0.99), "sim": sim,
+            "no_round_trip": sum(1 for a in added if a == 0) / max(1, len(added)),
+            "calls_per_s": sim.calls / span,
             "per_isolate_minute": sim.calls / isolates / (seconds / 60),
             "after_first_minute": (sum(1 for t in sim.call_times if t >= 60_000) / isolates / ((seconds - 60) / 60)
                                    if seconds > 60 else float("nan"))}
@@ -129,28 +159,49 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=180)
     ap.add_argument("--isolates", type=int, default=10)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--only", default="", help="comma-separated mix names (prefixes) to run")
     args = ap.parse_args()
     started = time.perf_counter()
     print(f"Tollgate edge simulator: {args.isolates} isolates (RPC round trip 1..150 ms), {args.seconds} s of "
           f"virtual time per mix, seed {args.seed}\n")
     print("| mix | mode | requests | bucket calls / request | rows written / request | admitted (exact) "
-          "| worst overshoot % of limit | added ms p50 / p99 |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
-    flood = None
+          "| worst overshoot % of limit | added ms p50 / p99 | no round trip | usage = admitted |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    runs = {}
+    wanted = [w.strip() for w in args.only.split(",") if w.strip()]
     for mix in MIXES:
-        for cache in (False, True):
-            r = run_mix(mix, args.seconds, args.isolates, args.seed, cache)
-            mode = "strict" if cache else "no deny cache"
+        if wanted and not any(mix.startswith(w) for w in wanted):
+            continue
+        for mode, cache, lease in MODES:
+            r = runs[(mix, mode)] = run_mix(mix, args.seconds, args.isolates, args.seed, cache, lease)
+            usage = "yes" if r["usage"] == r["admitted"] else f"no: {r['usage']:,}"
             print(f"| {mix} | {mode} | {r['requests']:,} | {r['calls'] / r['requests']:.4f} | "
                   f"{r['rows'] / r['requests']:.4f} | {r['admitted']:,} ({r['exact']:,}) | {r['overshoot']:.2f} | "
-                  f"{r['p50']:.1f} / {r['p99']:.1f} |")
-            if cache and mix.startswith("flood, daily"):
-                flood = r
+                  f"{r['p50']:.1f} / {r['p99']:.1f} | {r['no_round_trip']:.1%} | "
+                  f"{usage} |")
     print(f"\n({time.perf_counter() - started:.1f} s of wall time)")
+    summary(runs)
+
+
+def summary(runs: dict) -> None:
+    flood = runs.get(("flood, daily quota gone", "strict"))
+    hot = [runs.get((m, k)) for m in ("hot 80% of 60,000/min",) for k in ("strict", "lease")]
+    for mix in ("hot 5,000/s, 6,000/s limit", "hot 5,000/s, 3,000/s limit"):
+        big = runs.get((mix, "lease"))
+        if big is not None:
+            print(f"{mix}, lease: the bucket takes {big['calls_per_s']:.0f} calls/s (a Durable Object's soft "
+                  f"limit is about 1,000/s); admitted {big['admitted']:,} against {big['exact']:,} exact")
+    fewer = (f"{100 * (1 - hot[1]['calls'] / hot[0]['calls']):.1f}% fewer bucket calls"
+             if all(hot) else "n/a fewer bucket calls")
+    worst = max((r["overshoot"] for (m, k), r in runs.items() if k == "lease"), default=float("nan"))
+    if flood is None:
+        print(f"edge: lease {fewer}, {worst:.2f}% worst overshoot; flood n/a bucket calls per isolate-minute")
+        return
     print(f"flood, daily quota gone: {flood['per_isolate_minute']:.1f} bucket calls per isolate-minute over the "
           f"run, {flood['after_first_minute']:.2f} after the first minute (the first minute pays the requests "
           f"that arrived while each isolate's first call was out)")
-    print(f"edge: lease n/a (not built); flood {flood['per_isolate_minute']:.1f} bucket calls per isolate-minute")
+    print(f"edge: lease {fewer}, {worst:.2f}% worst overshoot; flood {flood['per_isolate_minute']:.1f} bucket "
+          f"calls per isolate-minute")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ install()          # `import workers` finds the local runtime's SDK, as durable_
 from durable_objects.bucket import ClientBucket  # noqa: E402
 from src.tollgate import clock  # noqa: E402
 from src.tollgate.identity import Identity  # noqa: E402
-from worker import deny_cache, limiter  # noqa: E402
+from worker import deny_cache, lease_step, leases, limiter  # noqa: E402
 from worker.settings import load  # noqa: E402
 
 SECRET = "edge-sim-secret"
@@ -148,6 +148,9 @@ class Stub:
     async def count_denied(self, report: str) -> str:
         return await self._call("count_denied", report)
 
+    async def lease(self, payload: str, previous: str | None = None) -> str:
+        return await self._call("lease", payload)
+
 
 @dataclass
 class Isolate:
@@ -186,6 +189,8 @@ class Sim:
         for iso in self.isolates:
             iso.env = SimpleNamespace(TOLLGATE=json.dumps(self.tollgate), IDENTITY_SECRET=SECRET,
                                       tollgate_isolate=deny_cache.Scope() if self.deny_cache else NoCache(),
+                                      tollgate_leases=leases.Book(),
+                                      tollgate_spawn=lambda coro: self._push(self.now, coro),
                                       LATENCY_BATCH_COUNT="1000000000",
                                       LATENCY_BATCH_MS="1000000000")
             iso.env.BUCKETS = SimpleNamespace(getByName=lambda name, iso=iso: Stub(self, iso, name))
@@ -214,6 +219,23 @@ class Sim:
                     continue
                 self._push(wake.at, coro)
         return self.results
+
+    def report_leases(self) -> None:
+        """Every isolate sends what it spent from leases (an operator's flush), so the buckets'
+        usage counters can be compared with what was admitted."""
+        for iso in self.isolates:
+            self._push(self.now, lease_step.report(iso.env))
+        self.run([])
+
+    def usage_admitted(self) -> int:
+        """Units the buckets counted as admitted (what the flush would bill), over every rule's first row."""
+        total = 0
+        for bucket in self.buckets.objects.values():
+            found = bucket.store.all_rows()
+            if found:
+                first = found[min(found)]
+                total += first.admitted + sum(d["admitted"] for d in bucket.store.closed() if d["rule"] == first.rule)
+        return total
 
     def _fire_alarms(self, now: float) -> None:
         for name, storage in self.buckets.storages.items():

@@ -20,42 +20,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
-import re
-import socket
 import sys
 import tempfile
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-SECRETS = {"ADMIN_TOKEN": "fuzz-admin-token", "ALLOW_TOKEN": "fuzz-allow-token", "IDENTITY_SECRET": "fuzz-secret"}
-TOTAL = 10_000_000
-TOLLGATE = {
-    "identity": ["header:x-api-key", "bearer", "ip"],
-    "rules": [{"name": "total", "limit": f"{TOTAL}/day", "algorithm": "fixed_window"},
-              {"name": "burst", "limit": "1000/second", "burst": 50},
-              {"name": "tight", "limit": "2/second", "burst": 3, "match": {"paths": ["/v1/tight*"]}}],
-    "costs": {"POST /v1/search*": 3},
-    "overrides": {"blocked-one": {"total": "blocked"}},
-}
-POOL = ("alice", "bob", "carol")        # clients whose bucket state is checked at the end
-START_MS = 1_800_000_000_000 + 600_000  # ten minutes into an hour
-_RATELIMIT_TOTAL = re.compile(r'"total";r=(\d+)')
-RESET = 0   # a pseudo-status in a tracked sequence: the admin API reset this client
-
-
-@dataclass
-class Result:
-    requests: int = 0
-    statuses: dict[int, int] = field(default_factory=dict)
-    findings: list[str] = field(default_factory=list)
-    tracked: dict[str, list[tuple[int, int]]] = field(default_factory=dict)   # key -> [(status, r)]
+from scripts.fuzz_checks import Result, check_answer, check_buckets, track, track_reset  # noqa: E402
+from scripts.fuzz_requests import POOL, SECRETS, START_MS, TOLLGATE, build, strategies  # noqa: E402
+from scripts.raw_http import send  # noqa: E402
 
 
 # ------------------------------------------------------------------ the gateway under test
@@ -91,165 +67,6 @@ class Gateway:
                 self.port = edge.port
                 self._ready.set()
                 await self._stop.wait()
-
-
-def send(port: int, head: bytes, body: bytes, timeout: float = 15.0) -> tuple[int, dict[str, str], bytes]:
-    """One request on a fresh connection (Connection: close), read to EOF. A server may answer
-    (431) and close before it has read all of a huge head, as HTTP allows: what it answered
-    is still read, and a reset after it is not an error."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        try:
-            s.sendall(head + b"\r\n" + body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        chunks = []
-        while True:
-            try:
-                data = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not data:
-                break
-            chunks.append(data)
-    raw = b"".join(chunks)
-    status_line, _, rest = raw.partition(b"\r\n")
-    head_text, _, payload = rest.partition(b"\r\n\r\n")
-    headers: dict[str, str] = {}
-    for line in head_text.decode("latin-1").split("\r\n"):
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    parts = status_line.split()
-    return (int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else -1), headers, payload
-
-
-# ------------------------------------------------------------------ what is generated
-def strategies() -> Any:
-    from hypothesis import strategies as st
-
-    header_bytes = st.binary(max_size=300).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b""))
-    token = st.text("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
-                    min_size=1, max_size=20)
-    segment = st.one_of(st.sampled_from(["v1", "search", "items", "tight", ".", "..", "%2e", "%2E%2e", "",
-                                         "%ff", "%73earch", "a%2fb", "x;y", "~u", "__tollgate"]),
-                        st.text("abcxyz0123456789-._~!$&'()*+,;=:@%", max_size=12))
-    path = st.one_of(
-        st.lists(segment, min_size=1, max_size=6).map(lambda s: "/" + "/".join(s)),
-        st.sampled_from(["/v1/search", "/v1/search?q=%ff", "/v1/tight", "/v1/items?cost=3", "/__tollgate/allow",
-                         "/__tollgate/allow/v1/search", "/__tollgate/allow?cost=2", "/__tollgate/health",
-                         "/__tollgate/metrics", "/__tollgate/nope", "/__tollgate/admin/clients/alice",
-                         "/__tollgate/admin/clients/key%3Abob", "/__tollgate/admin/clients/%ff%fe",
-                         "/__tollgate/admin/clients/ip%3A2001%3Adb8%3A%3A1"]))
-    method = st.sampled_from(["GET", "GET", "GET", "POST", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS",
-                              "PURGE", "PROPFIND", "QUERY", "BREW", "get", "M-SEARCH"])
-    identity = st.one_of(
-        st.sampled_from([("pool", k) for k in POOL]),
-        st.tuples(st.just("key"), header_bytes),
-        st.tuples(st.just("bearer"), header_bytes),
-        st.tuples(st.just("repeat"), st.tuples(header_bytes, header_bytes)),
-        st.tuples(st.just("long"), st.integers(200, 400)),
-        st.just(("none", b"")))
-    cost = st.one_of(st.none(), st.tuples(st.sampled_from([None, SECRETS["ALLOW_TOKEN"], "wrong"]),
-                                          st.one_of(st.integers(-3, 1200).map(str), st.text(max_size=6))))
-    extra = st.lists(st.tuples(token, header_bytes), max_size=3)
-    big = st.sampled_from([0, 0, 0, 100, 9000, 20_000, 140_000, 500_000])   # workerd refuses a head over 480 KiB
-    body = st.binary(max_size=3000)
-    admin = st.sampled_from([None, SECRETS["ADMIN_TOKEN"], "wrong"])
-    return st.tuples(method, path, identity, cost, extra, big, body, admin)
-
-
-def build(spec: tuple) -> tuple[bytes, bytes, str | None, str]:
-    """(head, body, tracked pool key or None, path) of one generated request."""
-    method, path, (kind, value), cost, extra, big, body, admin = spec
-    lines = [f"{method} {path} HTTP/1.1".encode(), b"Host: fuzz.test", b"Connection: close"]
-    tracked = None
-    if kind == "pool":
-        lines.append(f"X-Api-Key: {value}".encode())
-        tracked = value
-    elif kind == "key":
-        lines.append(b"X-Api-Key: " + value)
-    elif kind == "bearer":
-        lines.append(b"Authorization: Bearer " + value)
-    elif kind == "repeat":
-        lines += [b"X-Api-Key: " + value[0], b"X-Api-Key: " + value[1]]
-    elif kind == "long":
-        lines.append(b"X-Api-Key: " + b"k" * value)
-    if admin is not None and kind != "bearer":
-        lines.append(f"Authorization: Bearer {admin}".encode())
-    if cost is not None:
-        token, amount = cost
-        lines.append(b"Tollgate-Cost: " + amount.encode("utf-8", "replace").replace(b"\r", b"").replace(b"\n", b""))
-        if token is not None:
-            lines.append(f"Tollgate-Allow-Token: {token}".encode())
-    for name, v in extra:
-        lines.append(name.encode() + b": " + v)
-    if big:
-        lines.append(b"X-Padding: " + b"p" * big)
-    if method in ("GET", "HEAD", "get"):
-        body = b""
-    lines.append(f"Content-Length: {len(body)}".encode())
-    return b"\r\n".join(lines) + b"\r\n", body, tracked, path
-
-
-# ------------------------------------------------------------------ the checks
-def check_answer(spec: tuple, path: str, status: int, headers: dict[str, str], body: bytes, result: Result) -> None:
-    result.requests += 1
-    result.statuses[status] = result.statuses.get(status, 0) + 1
-    where = f"{spec[0]} {path[:80]}"
-    from src.localedge.server import KJ_METHODS
-    if status == 501 and spec[0] not in KJ_METHODS:
-        return                             # workerd's own answer to a method it does not know: by design
-    if status < 100 or status >= 500:
-        raise AssertionError(f"{where}: status {status}: {body[:300]!r}")
-    echoed = headers.get("content-type", "").startswith("application/json") and b'"headers"' in body
-    if not echoed and (b"Traceback" in body or b'File "' in body):    # the echo origin repeats what it got
-        raise AssertionError(f"{where}: a traceback reached the client: {body[:300]!r}")
-    gateway_made = status >= 400 and not headers.get("content-type", "").startswith("application/json")
-    if gateway_made and spec[0] != "HEAD":
-        if not headers.get("content-type", "").startswith("application/problem+json"):
-            raise AssertionError(f"{where}: {status} without problem+json: {headers} {body[:200]!r}")
-        doc = json.loads(body)
-        if doc.get("status") != status:
-            raise AssertionError(f"{where}: problem status {doc.get('status')} != {status}")
-
-
-_ADMIN_CLIENT = re.compile(r"^/__tollgate/admin/clients/(?:key%3A|key:)?([a-z]+)$")
-
-
-def track_reset(spec: tuple, path: str, status: int, result: Result) -> None:
-    """An admin DELETE that succeeded resets that client's limiter state (its counters stay):
-    the answers after it count down from a full quota again, and the check knows it."""
-    m = _ADMIN_CLIENT.match(path)
-    if spec[0] == "DELETE" and status == 200 and m and m.group(1) in POOL:
-        result.tracked.setdefault(m.group(1), []).append((RESET, TOTAL))
-
-
-def track(key: str, status: int, headers: dict[str, str], result: Result) -> None:
-    m = _RATELIMIT_TOTAL.search(headers.get("ratelimit", ""))
-    if m is not None:
-        result.tracked.setdefault(key, []).append((status, int(m.group(1))))
-
-
-def check_buckets(port: int, result: Result) -> None:
-    """Each pool client's `total` row holds what its answers admitted, and denials moved nothing."""
-    for key, seen in result.tracked.items():
-        remaining, admitted_requests, admitted_cost = TOTAL, 0, 0
-        for status, r in seen:
-            if status == RESET:                 # limiter state reset: a full quota again, counters kept
-                remaining = TOTAL
-            elif status != 429:                 # admitted: the origin's own status may be anything
-                if not r < remaining:
-                    result.findings.append(f"{key}: an admitted answer did not lower remaining ({remaining} -> {r})")
-                admitted_cost += remaining - r
-                remaining, admitted_requests = r, admitted_requests + 1
-            elif r != remaining:
-                result.findings.append(f"{key}: a denial changed remaining ({remaining} -> {r})")
-        head = (f"GET /__tollgate/admin/clients/{key} HTTP/1.1\r\nHost: fuzz.test\r\nConnection: close\r\n"
-                f"Authorization: Bearer {SECRETS['ADMIN_TOKEN']}\r\n").encode()
-        status, _, body = send(port, head, b"")
-        row = json.loads(body)["rules"].get("total", {}) if status == 200 else {}
-        if row.get("admitted") != admitted_cost or row.get("allowed") != admitted_requests:
-            result.findings.append(f"{key}: bucket says admitted={row.get('admitted')} allowed={row.get('allowed')}, "
-                                   f"answers admitted {admitted_cost} in {admitted_requests} requests")
 
 
 def run(requests: int, seed: int | None = None, folder: Path | None = None) -> Result:
@@ -297,7 +114,7 @@ def run(requests: int, seed: int | None = None, folder: Path | None = None) -> R
         except Exception as exc:  # hypothesis re-raises the shrunk failing example
             result.findings.append(f"{type(exc).__name__}: {exc}")
         check_buckets(gw.port, result)
-        errors = gw.edge._server.errors if gw.edge._server is not None else 0
+        errors = gw.edge.uncaught_errors()
         if errors:
             result.findings.append(f"{errors} uncaught exception(s) in the Worker (see the log)")
     return result

@@ -20,7 +20,6 @@ import logging
 from typing import Any
 
 from src.tollgate import clock
-from src.tollgate.envvars import env_str
 from src.tollgate.identity import Identity, IdentityError, client_key
 from src.tollgate.quantiles import overflowed, quantile
 from src.tollgate.snapshots import COUNTERS, shard_name
@@ -48,9 +47,9 @@ async def _call(env: Any, name: str, method: str, *args: str) -> dict | None:
 
 async def _store_recent(env: Any, since_ms: int) -> tuple[str, dict | None, str | None]:
     """(store kind, per-rule counts or None, error text or None)."""
-    kind = (env_str(env, "SNAPSHOT_STORE", "d1") or "d1").strip().lower()
+    from worker.stores import open_store, store_kind
+    kind = store_kind(env)
     try:
-        from worker.stores import open_store
         return kind, await open_store(env).recent_totals(since_ms), None
     except Exception as exc:
         log.warning("dashboard: usage store unreadable: %s", exc)

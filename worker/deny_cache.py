@@ -30,6 +30,7 @@ from src.tollgate.decision import Decision, RuleResult
 from src.tollgate.deny_report import encode_report
 
 DEFAULT_CAP_MS = 60_000
+REFRESH_WAIT_MS = 1000        # the others keep the denial at most this long while one request asks again
 MAX_ENTRIES = 10_000          # per isolate; beyond, the cache starts over (memory stays bounded)
 NEVER_CACHED = frozenset(("concurrency",))   # algorithms whose capacity frees without time
 
@@ -37,14 +38,15 @@ NEVER_CACHED = frozenset(("concurrency",))   # algorithms whose capacity frees w
 class Entry:
     """One cached denial: answered locally until `until_ms` (the retry time, or the cap)."""
 
-    __slots__ = ("until_ms", "retry_ms", "at_ms", "decision", "refreshing")
+    __slots__ = ("until_ms", "retry_ms", "at_ms", "decision", "refreshing", "refresh_at")
 
     def __init__(self, until_ms: int, retry_ms: int, at_ms: int, decision: Decision) -> None:
         self.until_ms = until_ms        # min(retry time, cap)
         self.retry_ms = retry_ms        # the bucket's retry time: the denial holds at least until then
         self.at_ms = at_ms              # when the bucket was asked
         self.decision = decision
-        self.refreshing = False         # past the cap, one request is asking the bucket again
+        self.refreshing = False         # past the cap or the retry time, one request is asking again
+        self.refresh_at = 0             # when it was sent
 
 
 class Scope:
@@ -57,19 +59,30 @@ class Scope:
 
     def lookup(self, key: str, what: str, now_ms: int) -> Decision | None:
         """The cached denial for this request, its times counted down; None: ask the bucket.
-        Past the cap but before the retry time, one request asks the bucket again while the
-        others keep the (still true) denial: a flood renews each entry with one call."""
+
+        At the end of an entry (the cap, or the retry time) one request asks the bucket again
+        while the others keep the denial until its answer replaces the entry (at most
+        REFRESH_WAIT_MS): a flood renews each entry with one call per isolate, not one per
+        request in flight. Past the retry time that can under-admit, never over-admit: the
+        others wait at most one round trip, in which the bucket frees at most the rule's rate
+        x that round trip. A request long after the retry time (more than one retry interval,
+        or REFRESH_WAIT_MS, late) finds the entry stale and asks, as if there were none."""
         if not self.entries:
             return None
         entry = self.entries.get((key, what))
         if entry is None:
             return None
         if now_ms >= entry.until_ms:
-            if now_ms >= entry.retry_ms or not entry.refreshing:
-                if now_ms >= entry.retry_ms:
+            if entry.refreshing:
+                if now_ms - entry.refresh_at > REFRESH_WAIT_MS:      # the refresh never came back
                     del self.entries[(key, what)]
-                else:
-                    entry.refreshing = True
+                    return None
+            elif now_ms >= entry.retry_ms and now_ms - entry.retry_ms > max(entry.retry_ms - entry.at_ms,
+                                                                        REFRESH_WAIT_MS):
+                del self.entries[(key, what)]                        # stale: the bucket refilled since
+                return None
+            else:
+                entry.refreshing, entry.refresh_at = True, now_ms
                 return None
         decision = counted_down(entry.decision, now_ms - entry.at_ms)
         per_rule = self.unreported.setdefault(key, {})
@@ -77,12 +90,20 @@ class Scope:
         per_rule[rule] = per_rule.get(rule, 0) + 1
         return decision
 
-    def remember(self, key: str, what: str, rules: tuple, decision: Decision, now_ms: int, cap_ms: int) -> None:
+    def remember(self, key: str, what: str, rules: tuple, decision: Decision, now_ms: int, cap_ms: int,
+                 cost: int = 1) -> None:
         """Keep a denial the bucket answered, unless a rule it involves may free up early.
-        `what`: the request's decide payload (rule set and cost; a string hashes once)."""
-        if decision.allowed or decision.retry_after_ms <= 0 or cap_ms <= 0:
+        `what`: the request's decide payload (rule set and cost; a string hashes once).
+        An admission that left an enforcing rule short of `cost` is a denial too, of the next
+        request, until that rule's reset time (`exhausted`): the bucket said so, and only
+        time frees quota (others can only take more)."""
+        if decision.allowed:
             if self.by_client:
                 self.forget_client(key)     # the client's state moved: cached headers would be stale
+            decision = exhausted(decision, cost)
+            if decision is None:
+                return
+        if decision.retry_after_ms <= 0 or cap_ms <= 0:
             return
         if any(r.limit.algorithm in NEVER_CACHED for r in rules):
             return
@@ -90,7 +111,11 @@ class Scope:
             self.entries.clear()
             self.by_client.clear()
         retry = now_ms + decision.retry_after_ms
-        self.entries[(key, what)] = Entry(min(retry, now_ms + cap_ms), retry, now_ms, decision)
+        until = min(retry, now_ms + cap_ms)
+        held = self.entries.get((key, what))
+        if held is not None and held.until_ms >= until:
+            return                          # an answer no newer than what is held (and maybe refreshing)
+        self.entries[(key, what)] = Entry(until, retry, now_ms, decision)
         self.by_client.setdefault(key, set()).add(what)
 
     def take_report(self, key: str) -> str:
@@ -103,6 +128,18 @@ class Scope:
         rule sets share rules), so the remaining counts a cached denial shows would be stale."""
         for what in self.by_client.pop(key, ()):
             self.entries.pop((key, what), None)
+
+
+def exhausted(decision: Decision, cost: int) -> Decision | None:
+    """The denial an admitted answer implies for the next request of `cost`: an enforcing rule
+    left with fewer units than that is denied until its reset (more quota), or None."""
+    short = [r for r in decision.results if not r.shadow and r.remaining < cost and r.reset_ms > 0]
+    if not short:
+        return None
+    by = max(short, key=lambda r: r.reset_ms)
+    results = tuple(RuleResult(r.name, False, r.shadow, r.remaining, r.reset_ms, r.reset_ms) if r in short else r
+                    for r in decision.results)
+    return Decision(False, by.name, by.reset_ms, results, {})
 
 
 def counted_down(decision: Decision, elapsed_ms: int) -> Decision:

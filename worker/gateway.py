@@ -17,7 +17,7 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-from worker import deny_cache, latency, slots
+from worker import deny_cache, latency, lease_step, slots
 from worker.forwarding import UNCHECKED_HEADER, origin_url, request_headers, response_headers
 from worker.admission import admit
 from worker.limiter import rule_path
@@ -73,6 +73,7 @@ async def reserved(incoming: Incoming, path: str, query: str, settings: Settings
         return health.handle_health(incoming.method, settings)
     if deny_cache.operator_asks(env, incoming.headers.get("authorization")):   # admin, metrics, dashboard:
         await deny_cache.flush(env, clear=incoming.method != "GET")        # exact counts; a reset applies now
+        await lease_step.report(env, clear=incoming.method != "GET")       # units spent from leases, too
     if path == "/__tollgate/metrics":
         return await metrics_route.handle_metrics(incoming.method, incoming.headers.get("authorization"), env)
     if path.startswith(admin.PREFIX):

@@ -50,10 +50,22 @@ def bucket_index(ms: float) -> int:
     return len(BOUNDS_MS)
 
 
+_last_label: tuple[Any, str] = ((), NO_RULES)
+
+
 def rules_label(rules: Any) -> str:
-    """A rule set as a label value: the rule names in decision order, `+`-joined."""
+    """A rule set as a label value: the rule names in decision order, `+`-joined. The last
+    set's label is kept: the resolution hands out the same rules tuple for every request of
+    a route, so most requests find it with one identity check."""
+    global _last_label
+    last, label = _last_label
+    if rules is last:
+        return label
     names = [r.name for r in rules]
-    return "+".join(names) if names else NO_RULES
+    label = "+".join(names) if names else NO_RULES
+    if isinstance(rules, tuple):    # immutable: safe to recognise by identity
+        _last_label = (rules, label)
+    return label
 
 
 class Recorder:
@@ -66,7 +78,12 @@ class Recorder:
         self.limits: tuple[int, int] | None = None   # (batch ms, batch count), read once per isolate
 
     def observe(self, kind: str, rules: str, ms: float) -> None:
-        series = self.pending.setdefault(kind, {}).setdefault(rules, [0] * (len(BOUNDS_MS) + 2))
+        per_kind = self.pending.get(kind)
+        if per_kind is None:
+            per_kind = self.pending[kind] = {}
+        series = per_kind.get(rules)
+        if series is None:
+            series = per_kind[rules] = [0] * (len(BOUNDS_MS) + 2)
         series[bucket_index(ms)] += 1
         series[-1] += max(0, round(ms * 1000))
         self.observed += 1

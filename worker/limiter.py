@@ -20,10 +20,10 @@ from src.tollgate.config import Resolution
 from src.tollgate.decision import Decision
 from src.tollgate.headers import overloaded, partition_key, ratelimit_headers
 from src.tollgate.identity import Identity, IdentityError, client_key, identify
-from src.tollgate.concurrency import renew_interval_ms
+from src.tollgate.concurrency import CONCURRENCY, renew_interval_ms
 from src.tollgate.wire import decode_answer, encode_decide
 from src.tollgate import clock
-from worker import deny_cache, identity_step, latency, metrics, rule_buckets, slots
+from worker import deny_cache, identity_step, latency, lease_step, metrics, rule_buckets, slots
 from worker.replies import HeaderList, Reply, problem_reply
 from worker.settings import Settings
 
@@ -98,10 +98,15 @@ async def ask_one_bucket(env: Any, ctx: Any, settings: Settings, identity: Ident
     cache = deny_cache.scope(env)
     now = clock.now_ms()
     what = _payload(rules, cost)
+    for rule in rules:
+        if rule.lease:          # a rule in lease mode: leases first, then this cache (worker/lease_step.py)
+            if all(r.limit.algorithm != CONCURRENCY for r in rules):   # a slot is always the bucket's
+                return await lease_step.ask(env, ctx, settings, identity, resolution, cost, key, what, now)
+            break
     cached = cache.lookup(key, what, now)
     if cached is not None:      # decided here, in no time: the latency histograms still count it
         latency.observe(env, ctx, "decision", latency.rules_label(rules), 0)
-        return _outcome(settings, key, rules, cached)
+        return outcome(settings, key, rules, cached)
     try:
         stub = env.BUCKETS.getByName(key)
         payload = what + cache.take_report(key) if cache.unreported else what
@@ -112,15 +117,16 @@ async def ask_one_bucket(env: Any, ctx: Any, settings: Settings, identity: Ident
         latency.observe(env, ctx, "decision", latency.rules_label(rules), latency.now() - started)
         decision, slot = decode_answer(answer)
     except Exception as exc:  # the bucket (or its answer) failed: on_error decides
-        return await _bucket_failed(env, ctx, resolution, exc)
-    cache.remember(key, what, rules, decision, now, settings.config.deny_cache_ms)   # keeps denials only
-    outcome = _outcome(settings, key, rules, decision)
+        return await bucket_failed(env, ctx, resolution, exc)
+    # the bucket decided about half a round trip after `now`: its times count from there
+    cache.remember(key, what, rules, decision, (now + clock.now_ms()) // 2, settings.config.deny_cache_ms, cost)
+    result = outcome(settings, key, rules, decision)
     if slot is None:
-        return outcome
-    return outcome._replace(held=slots.held(settings.identity_secret, key, slot, renew_interval_ms(rules)))
+        return result
+    return result._replace(held=slots.held(settings.identity_secret, key, slot, renew_interval_ms(rules)))
 
 
-def _outcome(settings: Settings, key: str, rules: tuple, decision: Decision) -> Outcome:
+def outcome(settings: Settings, key: str, rules: tuple, decision: Decision) -> Outcome:
     denied = not decision.allowed
     config = settings.config
     headers = ratelimit_headers(rules, decision.results, denied, decision.retry_after_ms,
@@ -161,7 +167,7 @@ def is_overloaded(exc: BaseException) -> bool:
     return False
 
 
-async def _bucket_failed(env: Any, ctx: Any, resolution: Resolution, exc: Exception) -> Outcome:
+async def bucket_failed(env: Any, ctx: Any, resolution: Resolution, exc: Exception) -> Outcome:
     if is_overloaded(exc):
         log.warning("bucket overloaded (%s); denying", exc)
         try:

@@ -149,7 +149,8 @@ async def collect(env: Any) -> bytes:
     await _store_families(out, env)
     _bucket_error_family(out, stats)
     _outbox_families(out, names, shard_stats, now_ms)
-    _flush_families(out, book, (env_str(env, "SNAPSHOT_STORE", "d1") or "d1").lower())
+    from worker.stores import store_kind
+    _flush_families(out, book, store_kind(env))
     return out.text()
 
 

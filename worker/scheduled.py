@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 from src.tollgate import clock
 from src.tollgate.envvars import env_int
 from src.tollgate.snapshots import decode_rows, shard_name
-from src.tollgate.topology import METRICS_OBJECT, outbox_shards
+from src.tollgate.topology import METRICS_OBJECT, flush_subrequest_budget, flush_time_budget_ms, outbox_shards
 from worker.stores import StoreError, UsageStore, open_store
 
 log = logging.getLogger("tollgate.flush")
@@ -74,11 +74,11 @@ class FlushConfig(NamedTuple):
 
     @classmethod
     def from_env(cls, env: Any, store: UsageStore) -> "FlushConfig":
-        budget = env_int(env, "FLUSH_TIME_BUDGET_MS", 20_000, minimum=1)
+        budget = flush_time_budget_ms(env)
         return cls(
             shards=outbox_shards(env),
             time_budget_ms=budget,
-            subrequest_budget=env_int(env, "FLUSH_SUBREQUEST_BUDGET", 900, minimum=8),
+            subrequest_budget=flush_subrequest_budget(env),
             lease_ms=env_int(env, "FLUSH_LEASE_MS", budget * 3, minimum=1),
             batch_rows=min(env_int(env, "FLUSH_BATCH_ROWS", store.max_rows_per_call, minimum=1),
                            store.max_rows_per_call),

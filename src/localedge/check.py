@@ -133,7 +133,8 @@ def _d1_bindings(raw: Mapping[str, Any], errors: list[str]) -> dict[str, str]:
 def _store_bindings(vars_: Mapping[str, Any], d1: Mapping[str, str], errors: list[str], warnings: list[str]) -> None:
     """Where usage snapshots go. A missing store limits as well as ever (a warning); a store
     setting that names nothing valid is an error."""
-    store = vars_.get("SNAPSHOT_STORE", "d1")
+    from worker.stores import store_kind     # the Worker's own reading of the var ("D1 " is d1 there too)
+    store = store_kind(SimpleNamespace(SNAPSHOT_STORE=vars_.get("SNAPSHOT_STORE")))
     if store == "d1" and "USAGE_DB" not in d1:
         warnings.append('USAGE_DB: SNAPSHOT_STORE is "d1" but no [[d1_databases]] binding named USAGE_DB is '
                       'declared: usage snapshots will wait in the outbox (npx wrangler d1 create tollgate-usage, '

@@ -150,33 +150,46 @@ def load_config(path: str | Path, dev_vars: str | Path | None = None,
                 project_root: Path | None = None) -> EdgeConfig:
     """Read `path` (a wrangler.toml) and the .dev.vars beside it (see the module doc for `project_root`)."""
     path = Path(path).resolve()
-    if not path.is_file():
-        raise ConfigError(f"no wrangler config at {path}")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    raw = _read_toml(path)
     where = path.name
     project = _project_for(raw, path.parent, project_root)
     root = project or path.parent
-    name = raw.get("name", path.parent.name)
     main = root / _require(raw, "main", where)
     base_dir = (root / raw["base_dir"]) if "base_dir" in raw else main.parent
     build = raw.get("build", {}) or {}
     command = build.get("command") if isinstance(build, dict) else None
-
-    vars_raw = raw.get("vars", {}) or {}
-    if not isinstance(vars_raw, dict):
-        raise ConfigError(f"{where}: [vars] must be a table")
-    vars_ = {str(k): _var(v) for k, v in vars_raw.items()}
-
+    vars_ = _vars(raw, where)
     dev_vars_path = Path(dev_vars) if dev_vars else path.parent / ".dev.vars"   # secrets stay beside the config
     secrets = parse_dev_vars(dev_vars_path.read_text(encoding="utf-8"), str(dev_vars_path)) \
         if dev_vars_path.is_file() else {}
+    return EdgeConfig(path=path, name=str(raw.get("name", path.parent.name)), main=main.resolve(),
+                      base_dir=base_dir.resolve(), build_command=command, vars=vars_, secrets=secrets,
+                      dev_vars_path=dev_vars_path, project=project,
+                      durable_objects=_durable_object_bindings(raw, where),
+                      d1_databases=_d1_bindings(raw, where, path.parent, root, project), crons=_crons(raw, where))
 
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"no wrangler config at {path}")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _vars(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+    vars_raw = raw.get("vars", {}) or {}
+    if not isinstance(vars_raw, dict):
+        raise ConfigError(f"{where}: [vars] must be a table")
+    return {str(k): _var(v) for k, v in vars_raw.items()}
+
+
+def _declared_classes(raw: Mapping[str, Any]) -> tuple[set[str], set[str]]:
+    """The classes the `[[migrations]]` leave standing: (SQLite-backed, key-value)."""
     sqlite_classes: set[str] = set()
     kv_classes: set[str] = set()
-    for i, migration in enumerate(raw.get("migrations", []) or []):
+    for migration in raw.get("migrations", []) or []:
         for cls in migration.get("new_sqlite_classes", []) or []:
             sqlite_classes.add(cls)
         for cls in migration.get("new_classes", []) or []:
@@ -189,7 +202,11 @@ def load_config(path: str | Path, dev_vars: str | Path | None = None,
         for cls in migration.get("deleted_classes", []) or []:
             sqlite_classes.discard(cls)
             kv_classes.discard(cls)
+    return sqlite_classes, kv_classes
 
+
+def _durable_object_bindings(raw: Mapping[str, Any], where: str) -> list[DurableObjectBinding]:
+    sqlite_classes, kv_classes = _declared_classes(raw)
     bindings = []
     do_table = raw.get("durable_objects", {}) or {}
     for i, b in enumerate(do_table.get("bindings", []) or []):
@@ -206,16 +223,23 @@ def load_config(path: str | Path, dev_vars: str | Path | None = None,
             raise ConfigError(f"{at}: class {binding.class_name} has no migration; add it to a "
                               "[[migrations]] new_sqlite_classes list")
         bindings.append(binding)
+    return bindings
 
+
+def _d1_bindings(raw: Mapping[str, Any], where: str, folder: Path, root: Path,
+                 project: Path | None) -> list[D1Binding]:
     d1 = []
     for i, db in enumerate(raw.get("d1_databases", []) or []):
         at = f"{where}: d1_databases[{i}]"
         # wrangler's default migrations_dir is "migrations" beside the config
         mdir = db.get("migrations_dir", "migrations")
-        mpath = path.parent / mdir if (path.parent / mdir).is_dir() or project is None else root / mdir
+        mpath = folder / mdir if (folder / mdir).is_dir() or project is None else root / mdir
         d1.append(D1Binding(_require(db, "binding", at), str(db.get("database_name", "")),
                             str(db.get("database_id", "")), mpath))
+    return d1
 
+
+def _crons(raw: Mapping[str, Any], where: str) -> list[str]:
     from croniter import croniter  # here: `scripts/check` and the build step import this module on a bare python3
 
     triggers = raw.get("triggers", {}) or {}
@@ -223,7 +247,4 @@ def load_config(path: str | Path, dev_vars: str | Path | None = None,
     for i, expr in enumerate(crons):
         if not isinstance(expr, str) or not croniter.is_valid(expr):
             raise ConfigError(f"{where}: triggers.crons[{i}]: {expr!r} is not a valid cron expression")
-
-    return EdgeConfig(path=path, name=str(name), main=main.resolve(), base_dir=base_dir.resolve(),
-                      build_command=command, vars=vars_, secrets=secrets, dev_vars_path=dev_vars_path, project=project,
-                      durable_objects=bindings, d1_databases=d1, crons=crons)
+    return crons

@@ -18,7 +18,7 @@ from typing import Any
 
 from workers import JsDict
 
-from src.localedge.durable.storage import open_database
+from src.localedge.durable.sql_storage import open_database
 from src.localedge.sqlsplit import split_statements
 
 

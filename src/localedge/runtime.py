@@ -197,7 +197,7 @@ class LocalEdge:
         self._server = EdgeServer(self)
         self.port = await self._server.start(self.host, self.port)
         if self.run_crons and config.crons:
-            self.cron = CronScheduler(config.crons, self._fire_cron, **self._cron_clock)
+            self.cron = CronScheduler(config.crons, self.fire_cron, **self._cron_clock)
             self._cron_task = asyncio.ensure_future(self.cron.run())
         return self
 
@@ -267,7 +267,9 @@ class LocalEdge:
             await result
         return controller
 
-    async def _fire_cron(self, cron: str, at_ms: int) -> None:
+    async def fire_cron(self, cron: str, at_ms: int) -> None:
+        """What a cron trigger fires at `at_ms`: the CronScheduler's callback, public so a test or
+        tool can drive the crons on its own clock (`CronScheduler(config.crons, edge.fire_cron, ...)`)."""
         await self.scheduled(cron, at_ms)
 
     async def _run_alarm(self, key: tuple[str, str], name: str | None, info: Any) -> None:
@@ -282,3 +284,8 @@ class LocalEdge:
 
     def namespace(self, binding: str) -> DurableObjectNamespace:
         return self.namespaces[binding]
+
+    def uncaught_errors(self) -> int:
+        """Requests whose fetch raised out of the Worker while serving (each answered 500 and
+        logged): a fuzzer or test counts them, since the client only sees the 500."""
+        return self._server.errors if self._server is not None else 0

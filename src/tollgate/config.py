@@ -13,10 +13,11 @@ from typing import Any, Mapping, NamedTuple
 
 from src.tollgate.algorithms import ALGORITHMS, GCRA, Limit
 from src.tollgate.concurrency import check_hold_only_here, check_rule as check_concurrency_rule
-from src.tollgate.concurrency import concurrency_limit, parse_concurrent
+from src.tollgate.concurrency import concurrency_limit, lease_refusal, parse_concurrent
 from src.tollgate.costs import METHOD_TOKEN, RouteCost, impossible_costs, is_int, parse_costs
 from src.tollgate.edge_settings import DEFAULT_DENY_CACHE_S, parse_deny_cache
 from src.tollgate.identity import DEFAULT_IPV6_PREFIX, Identity, Source, parse_source
+from src.tollgate.lease_config import MODES, parse_lease
 from src.tollgate.identity_layers import NO_LAYERS, Layers, check_sources, parse_layers, rule_keys
 from src.tollgate.config_fields import bool_field as _bool, did_you_mean as _did_you_mean, kind as _kind
 from src.tollgate.config_fields import unknown_keys as _unknown_keys
@@ -31,7 +32,7 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _TOP_KEYS = ("identity", "trust_forwarded_for", "ipv6_prefix", "partition_key", "legacy_headers", "max_cost",
              "rules", "costs", "overrides", "plans", "known_keys", "jwt", "deny_cache_seconds")
 _RULE_KEYS = ("name", "limit", "algorithm", "burst", "match", "shadow", "on_error", "key", "previous_names",
-              "hold_seconds")
+              "hold_seconds", "mode", "max_overshoot")
 _MATCH_KEYS = ("methods", "paths")
 _LIST = (list, tuple)          # TOML arrays arrive as lists; a JSON or Python caller may pass tuples
 
@@ -212,9 +213,21 @@ def _rule(item: Any, where: str, errors: list[str]) -> Rule | None:
     if len(errors) > before or (rate is None and slots is None):
         return None
     if slots is not None:
-        return Rule(name, concurrency_limit(slots, hold_s), match, shadow, on_error, previous)
+        rule = Rule(name, concurrency_limit(slots, hold_s), match, shadow, on_error, previous)
+        mode = item.get("mode", "strict")
+        refused = lease_refusal(rule, mode) or (None if mode in MODES else f'expected "strict", got {mode!r}')
+        if refused is not None:
+            errors.append(f"{where}.mode: {refused}")
+            return None
+        if "max_overshoot" in item:
+            errors.append(f'{where}.max_overshoot: only a rule with mode = "lease" has one')
+            return None
+        return rule
     limit = Limit(algorithm, rate.count, rate.period_ms, burst if burst is not None else rate.count)
-    return Rule(name, limit, match, shadow, on_error, previous)
+    lease = parse_lease(item, limit, shadow, where, errors)
+    if len(errors) > before:
+        return None
+    return Rule(name, limit, match, shadow, on_error, previous, lease)
 
 
 def _match(value: Any, where: str, errors: list[str]) -> Match:

@@ -59,7 +59,7 @@ def decide(rules: Sequence[Rule], states: Mapping[str, State | None], cost: int,
     new_states: dict[str, State] = {}
     denied_by = None
     retry_max = 0
-    for name, limit, _, shadow, _, _ in rules:   # Rule: name, limit, match, shadow, on_error, previous_names
+    for name, limit, _, shadow, *_ in rules:   # Rule: name, limit, match, shadow, on_error, previous_names, ...
         allowed, state, remaining, reset, retry = KERNELS[limit[0]](limit, get(name), cost, now_ms)
         results.append(_new(RuleResult, (name, allowed, shadow, remaining, reset, retry)))
         if allowed:

@@ -59,6 +59,22 @@ def policy_header(rules: Iterable[Rule]) -> str:
     return ", ".join(_policy_item(r) for r in rules if not r.shadow)
 
 
+_last_policy: tuple = ((), "")
+
+
+def _policy_of(rules: Sequence[Rule]) -> str:
+    """`policy_header(rules)`, kept for the last rules tuple: a config resolves a route to the
+    same tuple on every request, so the header is joined once, not per request."""
+    global _last_policy
+    last, policy = _last_policy
+    if rules is last:
+        return policy
+    policy = policy_header(rules)
+    if isinstance(rules, tuple):    # immutable (and held here, so its identity is never reused)
+        _last_policy = (rules, policy)
+    return policy
+
+
 @lru_cache(maxsize=1024)
 def _policy_item(rule: Rule) -> str:
     if rule.limit.algorithm == "concurrency":     # draft-11 quota unit: requests in flight, no window
@@ -102,7 +118,7 @@ def ratelimit_headers(rules: Sequence[Rule], results: Sequence[RuleResult], deni
         if suffix:
             policy = ", ".join(_policy_item(r) + suffix for r in rules if not r.shadow)
         else:
-            policy = policy_header(rules)
+            policy = _policy_of(rules)
         headers.append(("RateLimit-Policy", policy))
         headers.append(("RateLimit", ", ".join(items)))
     if denied:

@@ -133,9 +133,22 @@ def identify(headers: Mapping[str, str], sources: tuple[Source, ...]) -> Identit
     return None
 
 
+# (secret, kind, value) -> client_key: the same few clients ask again and again, and the HMAC
+# cost about 5 us per request on Pyodide (scripts/bench workerd, 2026-12-01). Bounded, so a flood
+# of made-up keys only ever costs the hash it would have cost anyway plus one insert.
+_keys: dict[tuple[bytes, str, str], str] = {}
+MAX_CACHED_KEYS = 4096
+
+
 def client_key(secret: bytes, identity: Identity) -> str:
     """The keyed hash that names the client's Durable Object and its snapshots."""
-    return hmac.new(secret, str(identity).encode(), hashlib.sha256).hexdigest()
+    cache_key = (secret, identity[0], identity[1])
+    key = _keys.get(cache_key)
+    if key is None:
+        if len(_keys) >= MAX_CACHED_KEYS:
+            _keys.clear()
+        key = _keys[cache_key] = hmac.new(secret, str(identity).encode(), hashlib.sha256).hexdigest()
+    return key
 
 
 def _check_key(value: str, where: str) -> str:

@@ -23,8 +23,8 @@ isolates, leases, returns, crashes and clock steps.
 
 A rule whose lifetime would be shorter than a round trip far from its object saves
 nothing (a per-second burst rule at 1% gives 10 ms): `unleasable` refuses it, as config
-validation must. The Worker side (leases held per isolate, renewals on the RPC) is not
-built yet; see the README.
+validation must (src/tollgate/lease_config.py). The Worker's side is worker/leases.py, the
+bucket's durable_objects/lease_desk.py, the RPC text src/tollgate/lease_wire.py.
 """
 from __future__ import annotations
 
@@ -63,10 +63,19 @@ def unleasable(limit: Limit, max_overshoot: float) -> str | None:
 
 
 def lease_units(limit: Limit, max_overshoot: float, observed_per_s: float) -> int:
-    """What to ask for: what this isolate spends in one lifetime at its observed rate, at
-    least 1, at most a tenth of the burst (so ten isolates cannot hold the whole burst)."""
-    want = int(observed_per_s * lifetime_ms(limit, max_overshoot) / 1000) + 1
+    """What to ask for: what this isolate spends in half a lifetime at its observed rate (so
+    the lease is spent before it ends, while the next is asked for), at least 1, at most a
+    tenth of the burst (so ten isolates cannot hold the whole burst). Units a lease ends
+    with are charged and lost unless the return finds it the last charge (`refund`)."""
+    want = int(observed_per_s * lifetime_ms(limit, max_overshoot) / 2000) + 1
     return max(1, min(want, max(1, limit.burst // 10)))
+
+
+def worth_leasing(limit: Limit, max_overshoot: float, observed_per_s: float) -> bool:
+    """Ask for a lease only when this isolate would spend at least two units in one lifetime
+    at its observed rate: a cold client's lease would expire unspent, charging quota for
+    nothing, and its every request pays the round trip anyway (README, lease mode)."""
+    return observed_per_s * lifetime_ms(limit, max_overshoot) >= 2000
 
 
 def grant(limit: Limit, state: State | None, units: int, now_ms: int,

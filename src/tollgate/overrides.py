@@ -11,6 +11,7 @@ from src.tollgate.config_fields import did_you_mean as _did_you_mean, kind as _k
 from src.tollgate.costs import is_int
 from src.tollgate.identity import Identity, IdentityError
 from src.tollgate.labels import LABEL_KEY, parse_label
+from src.tollgate.lease_config import lease_problem
 from src.tollgate.rates import parse_rate
 from src.tollgate.rules import Rule
 
@@ -63,7 +64,7 @@ def parse_overrides(value: Any, rules: tuple[Rule, ...], declared: set, ipv6_pre
                 blocked = blocked or rule_name
             else:
                 limit = _override_limit(rule, setting, spot, errors)
-                if limit is not None:
+                if limit is not None and (not rule.lease or lease_problem(limit, rule.lease, spot, errors)):
                     replaced[rule_name] = rule._replace(limit=limit)
         effective = tuple(replaced.get(r.name, r) for r in rules if replaced.get(r.name, r) is not None)
         out[str(identity)] = (effective, blocked)

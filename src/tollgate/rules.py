@@ -48,6 +48,7 @@ class Rule(NamedTuple):
     shadow: bool = False      # report-only: evaluated and reported, never denies
     on_error: str = "open"    # what the gateway does when the bucket cannot be reached
     previous_names: tuple[str, ...] = ()   # renamed: the bucket keeps the state kept under these
+    lease: float = 0.0        # mode = "lease": its max_overshoot, a fraction of the limit; 0.0: strict
 
     def matches(self, method: str, path: str) -> bool:
         return self.match.matches(method, path)

@@ -14,6 +14,8 @@ from src.tollgate.envvars import env_bool, env_int
 METRICS_OBJECT = "metrics"           # the SnapshotOutbox object that keeps flush bookkeeping
 DEFAULT_OUTBOX_SHARDS = 16
 DEFAULT_SNAPSHOT_DELAY_MS = 5_000    # first change in a bucket → its alarm pushes to the outbox
+DEFAULT_FLUSH_TIME_BUDGET_MS = 20_000
+DEFAULT_FLUSH_SUBREQUEST_BUDGET = 900   # below the 1,000 subrequests one Worker invocation may make
 
 
 def outbox_shards(env: Any) -> int:
@@ -29,3 +31,13 @@ def snapshot_delay_ms(env: Any) -> int:
 def seed_from_store(env: Any) -> bool:
     """SEED_FROM_STORE: an empty bucket first takes its counters from the D1 store."""
     return env_bool(env, "SEED_FROM_STORE")
+
+
+def flush_time_budget_ms(env: Any) -> int:
+    """FLUSH_TIME_BUDGET_MS: how long one cron invocation (the flush or the retention) may work."""
+    return env_int(env, "FLUSH_TIME_BUDGET_MS", DEFAULT_FLUSH_TIME_BUDGET_MS, minimum=1)
+
+
+def flush_subrequest_budget(env: Any) -> int:
+    """FLUSH_SUBREQUEST_BUDGET: subrequests one cron invocation may make (>= 8: a lease, a write, acks)."""
+    return env_int(env, "FLUSH_SUBREQUEST_BUDGET", DEFAULT_FLUSH_SUBREQUEST_BUDGET, minimum=8)

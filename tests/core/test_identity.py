@@ -133,3 +133,12 @@ def test_client_key_is_a_keyed_hash_of_the_identity():
     assert "secret-api-key" not in key and len(key) == 64
     assert client_key(b"other", ident) != key
     assert client_key(b"s3cret", Identity("ip", "secret-api-key")) != key
+
+
+def test_client_key_asked_again_is_the_same_and_a_rotated_secret_still_names_another_bucket():
+    """Keys are remembered per isolate (the HMAC is per request otherwise): a repeat must give
+    the same name, a plan must not change it, and the previous secret must keep its own name."""
+    ident = Identity("key", "k-1")
+    first = client_key(b"new", ident)
+    assert client_key(b"new", ident) == first == client_key(b"new", Identity("key", "k-1", plan="gold"))
+    assert client_key(b"old", ident) == hmac.new(b"old", b"key:k-1", hashlib.sha256).hexdigest() != first

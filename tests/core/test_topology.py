@@ -14,6 +14,7 @@ def test_defaults_when_unset_or_empty():
         assert topology.outbox_shards(env) == topology.DEFAULT_OUTBOX_SHARDS == 16
         assert topology.snapshot_delay_ms(env) == topology.DEFAULT_SNAPSHOT_DELAY_MS == 5000
         assert topology.seed_from_store(env) is False
+        assert topology.flush_time_budget_ms(env) == 20_000 and topology.flush_subrequest_budget(env) == 900
 
 
 def test_values_are_read_from_text_as_wrangler_vars_are():
@@ -26,6 +27,9 @@ def test_values_are_read_from_text_as_wrangler_vars_are():
     ("OUTBOX_SHARDS", "four", topology.outbox_shards, "OUTBOX_SHARDS: expected an integer, got 'four'"),
     ("SNAPSHOT_DELAY_MS", "-5", topology.snapshot_delay_ms, "SNAPSHOT_DELAY_MS: expected an integer >= 0"),
     ("SEED_FROM_STORE", "maybe", topology.seed_from_store, "SEED_FROM_STORE: expected true or false"),
+    ("FLUSH_TIME_BUDGET_MS", "0", topology.flush_time_budget_ms, "FLUSH_TIME_BUDGET_MS: expected an integer >= 1"),
+    ("FLUSH_SUBREQUEST_BUDGET", "7", topology.flush_subrequest_budget,
+     "FLUSH_SUBREQUEST_BUDGET: expected an integer >= 8"),
 ])
 def test_a_bad_value_names_the_var(name, value, reader, message):
     with pytest.raises(ValueError) as err:

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from scripts.bench_edge import MIXES
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -22,7 +24,9 @@ def test_bench_cost_small_run_prices_every_mix():
     assert out.returncode == 0, out.stderr
     rows = [line.strip("|").split("|") for line in out.stdout.splitlines() if line.startswith("| ") and "$" not in line]
     priced = {(c[0].strip(), c[1].strip()): float(c[5]) for c in rows if c[5].strip()[:1].isdigit()}
-    assert len(priced) == 12
+    assert len(priced) == 3 * len(MIXES)                      # every mix in each mode
+    hot = "hot 80% of 60,000/min"
+    assert priced[(hot, "lease")] < priced[(hot, "strict")] / 2, priced   # leases save most of the bucket calls
     assert all(v >= 0.30 for v in priced.values())            # every request is at least a Worker request
     last = out.stdout.strip().splitlines()[-1]
     m = re.fullmatch(r"cost: a flood on an exhausted quota \$(\d+\.\d+) per million requests "

@@ -36,9 +36,10 @@ def test_repeats_of_a_denial_cost_no_bucket_call_and_count_down():
     for i in range(6):
         one(sim, i * 100.0)
     first = sim.results[-1]
-    assert not first.allowed and sim.calls == 6
+    # the fifth admission left the day's quota at 0: the sixth is already answered here
+    assert not first.allowed and sim.calls == 5
     repeats = [one(sim, 1000.0 + i * 1000) for i in range(30)]      # 30 s of repeats
-    assert sim.calls == 6, "no repeat reached the bucket"
+    assert sim.calls == 5, "no repeat reached the bucket"
     assert all(not r.allowed and r.done_ms == r.sent_ms for r in repeats), "answered at once, denied"
     ts = [int(header(r, "RateLimit").split("t=")[1]) for r in [first] + repeats]
     assert ts == sorted(ts, reverse=True) and ts[0] - ts[-1] == 30   # t counts down with the clock
@@ -49,10 +50,12 @@ def test_repeats_of_a_denial_cost_no_bucket_call_and_count_down():
 def test_the_entry_ends_at_the_retry_time_then_the_bucket_decides_again():
     sim = Sim(BURST, [10.0])
     answers = [one(sim, t).allowed for t in (0.0, 1.0, 2.0)]          # burst 2: the third is denied
-    assert answers == [True, True, False] and sim.calls == 3
-    retry = sim.results[-1].outcome.decision.retry_after_ms            # from the bucket's time, 5 ms on
-    assert not one(sim, 2.0 + retry - 1).allowed and sim.calls == 3   # still cached
-    assert one(sim, 2.0 + retry + 20).allowed and sim.calls == 4       # expired: asked, admitted
+    # the second admission left 0: the bucket said the next is denied until its reset, so the
+    # third is answered here
+    assert answers == [True, True, False] and sim.calls == 2
+    retry = sim.results[-1].outcome.decision.retry_after_ms
+    assert not one(sim, 2.0 + retry - 1).allowed and sim.calls == 2   # still cached
+    assert one(sim, 2.0 + retry + 20).allowed and sim.calls == 3       # expired: asked, admitted
 
 
 def test_the_cap_bounds_an_entry_and_is_configurable():
@@ -78,8 +81,8 @@ def test_another_cost_another_rule_set_or_another_client_is_not_answered_from_it
 def test_local_denials_reach_the_bucket_on_the_next_call_or_a_flush():
     sim = Sim({**DAILY, "deny_cache_seconds": 10}, [10.0, 10.0])
     for i in range(8):
-        one(sim, i * 10.0)                                             # 5 admitted, 1 denied there, 2 here
-    assert stored(sim)["daily"] == (5, 1)
+        one(sim, i * 10.0)                                             # 5 admitted, then 3 denied here
+    assert stored(sim)["daily"] == (5, 0)
     one(sim, 20_000.0)                                                 # expired: the call carries the 2
     assert stored(sim)["daily"] == (5, 4)
     one(sim, 20_010.0, isolate=1)                                      # another isolate: its own cache
@@ -118,7 +121,9 @@ def test_a_concurrency_rule_or_a_zero_wait_is_never_cached():
     assert cache.lookup("k", "w", 1) is None
     cache.remember("k", "w", burst, denial, 0, 60_000)
     assert cache.lookup("k", "w", 400).retry_after_ms == 600
-    assert cache.lookup("k", "w", 1000) is None and cache.entries == {}      # the retry time: gone
+    assert cache.lookup("k", "w", 1000) is None                               # the retry time: one asks
+    assert cache.lookup("k", "w", 1001) is not None                           # the others wait for it
+    assert cache.lookup("k", "w", 1000 + deny_cache.REFRESH_WAIT_MS + 1) is None and cache.entries == {}
 
 
 def test_a_flood_against_an_exhausted_daily_quota_costs_one_call_per_isolate_per_cap():
@@ -164,3 +169,22 @@ def test_a_long_flood_keeps_the_cache_bounded():
     cache = deny_cache.scope(sim.isolates[0].env)
     assert len(cache.entries) == 1 and [len(v) for v in cache.by_client.values()] == [1]
     assert 25 <= sim.calls - 5 <= 40
+
+
+def test_a_flood_against_a_per_second_rule_costs_the_admitted_plus_one_call_per_retry_interval():
+    """10/second, 300 requests/s over 3 isolates for 10 s: each isolate re-asks once per
+    retry interval (100 ms) and the others wait for that answer, so the bucket sees about
+    the admitted requests plus 3 x 10 calls a second, not one call per request."""
+    sim = Sim({"identity": ["header:x-api-key"], "rules": [{"name": "second", "limit": "10/second", "burst": 10}]},
+              [1.0, 40.0, 150.0])
+    results = sim.run(spread(3000, 300.0, 3, pick=lambda i: "flood"))
+    admitted = sum(r.allowed for r in results)
+    assert 100 <= admitted <= 10 + 10 * 10 + 1                      # burst + rate x 10 s, never more
+    assert sim.calls <= admitted + 3 * 10 * 10 * 1.2, (sim.calls, admitted)
+
+
+def test_an_entry_long_past_its_retry_time_is_stale_and_a_burst_is_asked_in_full():
+    sim = Sim(BURST, [10.0])
+    assert [one(sim, t).allowed for t in (0.0, 1.0, 2.0)] == [True, True, False]
+    later = sim.run([(5_000.0 + i, 0, "alice", "/v1/items") for i in range(3)])   # the bucket refilled
+    assert [r.allowed for r in later[-3:]] == [True, True, False]

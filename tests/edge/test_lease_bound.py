@@ -122,8 +122,8 @@ def test_lifetime_size_and_refusal():
     minute = Limit("gcra", 60_000, 60_000, 60_000)
     assert lifetime_ms(minute, DEFAULT_MAX_OVERSHOOT) == 600                 # 1% of a minute
     assert unleasable(minute, DEFAULT_MAX_OVERSHOOT) is None
-    # 800 requests/s spread over 10 isolates: 80/s each, 48 in 600 ms
-    assert lease_units(minute, DEFAULT_MAX_OVERSHOOT, 80.0) == 49
+    # 800 requests/s spread over 10 isolates: 80/s each, 24 in half of 600 ms
+    assert lease_units(minute, DEFAULT_MAX_OVERSHOOT, 80.0) == 25
     assert lease_units(Limit("gcra", 100, 60_000, 100), DEFAULT_MAX_OVERSHOOT, 80.0) == 10   # a tenth of the burst
     second = Limit("gcra", 20, 1000, 40)
     assert "10 ms" in unleasable(second, DEFAULT_MAX_OVERSHOOT)              # a per-second burst rule

@@ -4,7 +4,8 @@ error the gateway makes, and every tracked bucket holding exactly what was admit
 Derandomized: the same requests every run. `scripts/fuzz --requests N --seed S` runs longer."""
 from __future__ import annotations
 
-from scripts.fuzz_gateway import POOL, run
+from scripts.fuzz_gateway import run
+from scripts.fuzz_requests import POOL
 
 
 def test_two_thousand_generated_requests_find_nothing(tmp_path):

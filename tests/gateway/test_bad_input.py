@@ -203,18 +203,16 @@ def test_an_overloaded_bucket_denies_whatever_on_error_says(tmp_path):
         ns = edge.namespace("BUCKETS")
         ns.max_queued = 4
         key = client_key(SECRETS["IDENTITY_SECRET"].encode(), Identity("key", "flood"))
-        slot = ns._slot(ns.idFromName(key))
-        await slot.lock.acquire()               # the object is busy: every decision queues behind it
         who = {"X-Api-Key": "flood"}
-        gateway = [asyncio.ensure_future(call(http, "GET", f"{edge.url}/v1/x", headers=who)) for _ in range(10)]
-        allow = [asyncio.ensure_future(call(http, "GET", f"{edge.url}/__tollgate/allow", headers=who))
-                 for _ in range(10)]
-        for _ in range(1000):                   # 4 queue, 16 are refused at once
-            if ns.overloads >= 16:
-                break
-            await asyncio.sleep(0.01)
-        assert ns.overloads == 16, ns.overloads
-        slot.lock.release()
+        async with ns.occupied(key):            # the object is busy: every decision queues behind it
+            gateway = [asyncio.ensure_future(call(http, "GET", f"{edge.url}/v1/x", headers=who)) for _ in range(10)]
+            allow = [asyncio.ensure_future(call(http, "GET", f"{edge.url}/__tollgate/allow", headers=who))
+                     for _ in range(10)]
+            for _ in range(1000):               # 4 queue, 16 are refused at once
+                if ns.overloads >= 16:
+                    break
+                await asyncio.sleep(0.01)
+            assert ns.overloads == 16, ns.overloads
         answers = await asyncio.gather(*gateway, *allow)
         statuses = [a[0] for a in answers]
         assert sorted(statuses).count(429) == 16 and set(statuses) <= {200, 201, 429}, statuses

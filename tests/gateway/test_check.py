@@ -79,6 +79,17 @@ def test_a_missing_durable_object_binding_is_an_error_not_a_fail_open(tmp_path):
     assert any("class ClientBucket has no migration" in e for e in report.errors), report.errors
 
 
+def test_the_store_var_is_read_as_the_worker_reads_it(tmp_path):
+    """`SNAPSHOT_STORE = "HTTP"` is the HTTP sink to the Worker (worker/stores.store_kind), so the
+    check asks for its URL instead of calling the value unknown."""
+    shipped = (ROOT / "wrangler.toml").read_text()
+    report = check_file(write(tmp_path, shipped.replace('SNAPSHOT_STORE = "d1"', 'SNAPSHOT_STORE = " HTTP"', 1)))
+    assert [e for e in report.errors if e.startswith("SNAPSHOT_SINK_URL:")], report.errors
+    assert not [e for e in report.errors if e.startswith("SNAPSHOT_STORE:")], report.errors
+    report = check_file(write(tmp_path, shipped.replace('SNAPSHOT_STORE = "d1"', 'SNAPSHOT_STORE = "s3"', 1)))
+    assert 'SNAPSHOT_STORE: expected "d1" or "http", got \'s3\'' in report.errors, report.errors
+
+
 def test_secrets_are_named_never_shown(tmp_path):
     report = check_file(write(tmp_path, (ROOT / "wrangler.toml").read_text(), dev_vars="ADMIN_TOKEN=hunter2\n"))
     assert report.ok, report.errors

@@ -85,10 +85,19 @@ class _WorkerdSql:
         for i, a in enumerate(args, 1):
             if isinstance(a, int) and not isinstance(a, bool) and abs(a) > MAX_SAFE:
                 raise TypeError(f"SQL binding {i} is a BigInt ({a}): not a SqlStorage value")
-        cursor = self.inner.exec(query, *args)
-        cursor._rows = [{k: (int(float(v)) if isinstance(v, int) else v) for k, v in r.items()}
-                        for r in cursor._rows]
-        return cursor
+        return _WorkerdCursor(self.inner.exec(query, *args))
+
+
+class _WorkerdCursor:
+    """A cursor whose INTEGERs came through a double, as SqlStorage's do on workerd."""
+
+    def __init__(self, inner) -> None:
+        self.rowsWritten = getattr(inner, "rowsWritten", 0)
+        self._rows = [{k: (int(float(v)) if isinstance(v, int) else v) for k, v in r.items()}
+                      for r in inner.toArray()]
+
+    def toArray(self) -> list[dict]:
+        return list(self._rows)
 
 
 def test_a_gcra_rule_above_5000_per_period_still_limits_with_workerd_sql_numbers():
@@ -97,7 +106,7 @@ def test_a_gcra_rule_above_5000_per_period_still_limits_with_workerd_sql_numbers
     store its state on Cloudflare and every request failed open."""
     from src.localedge.sdk import install
     install()
-    from durable_objects import clock
+    from src.tollgate import clock
     from src.tollgate.algorithms import Limit
     from src.tollgate.rules import Match, Rule
     from src.tollgate.wire import decode_decision, encode_decide
@@ -120,7 +129,7 @@ def test_local_sql_storage_keeps_workerd_number_and_transaction_rules():
 
     import pytest
 
-    from src.localedge.durable.storage import SqlError, SqlStorage
+    from src.localedge.durable.sql_storage import SqlError, SqlStorage
 
     sql = SqlStorage(sqlite3.connect(":memory:", isolation_level=None))
     sql.exec("CREATE TABLE t (v INTEGER)")

@@ -43,7 +43,7 @@ def test_cron_trigger_runs_the_workers_scheduled_handler(state):
 
             async def fake_sleep(seconds: float) -> None:
                 clock[0] += int(seconds * 1000)
-            scheduler = CronScheduler(e.config.crons, e._fire_cron, now_ms=lambda: clock[0], sleep=fake_sleep)
+            scheduler = CronScheduler(e.config.crons, e.fire_cron, now_ms=lambda: clock[0], sleep=fake_sleep)
             await scheduler.run(iterations=1)
             rows = e.d1("DB").rows("SELECT cron, at, env_arg FROM runs ORDER BY cron")
             # env_arg None: a handler reading its env argument fails here as it would on workerd

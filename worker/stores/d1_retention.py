@@ -79,11 +79,12 @@ def runs_retention(env: Any, controller: Any) -> bool:
 
 async def retention_cron(env: Any) -> RetentionReport | None:
     """The daily cron: retention alone, with the whole FLUSH_TIME_BUDGET_MS / FLUSH_SUBREQUEST_BUDGET."""
-    from src.tollgate.envvars import env_int, env_str
-    if (env_str(env, "SNAPSHOT_STORE", "d1") or "d1").strip().lower() != "d1" or getattr(env, "USAGE_DB", None) is None:
+    from src.tollgate.topology import flush_subrequest_budget, flush_time_budget_ms
+    from worker.stores import store_kind
+    if store_kind(env) != "d1" or getattr(env, "USAGE_DB", None) is None:
         return None     # the HTTP sink's receiver keeps its own history
-    budget_ms = env_int(env, "FLUSH_TIME_BUDGET_MS", 20_000, minimum=1)
-    max_steps = env_int(env, "FLUSH_SUBREQUEST_BUDGET", 900, minimum=8) - 1
+    budget_ms = flush_time_budget_ms(env)
+    max_steps = flush_subrequest_budget(env) - 1
     started = clock.now_ms()
 
     def room() -> bool:   # the next step must fit: keep a tenth of the time in hand

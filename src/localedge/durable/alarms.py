@@ -172,6 +172,11 @@ class AlarmScheduler:
         if not alarm.running:
             self._schedule(key, alarm)
 
+    def name_of(self, key: AlarmKey) -> str | None:
+        """The object name an alarm was set under, None when it has none or no alarm."""
+        alarm = self._alarms.get(key)
+        return alarm.name if alarm is not None else None
+
     def get(self, key: AlarmKey) -> int | None:
         alarm = self._alarms.get(key)
         if alarm is None or (alarm.running and not alarm.set_while_running):

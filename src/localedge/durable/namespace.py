@@ -1,4 +1,7 @@
-"""Durable Object namespaces, ids and stubs with Cloudflare's call semantics.
+"""Durable Object namespaces: ids, stubs and events with Cloudflare's call semantics.
+
+The id, the stub and the per-object state live in `object_id.py`, `stub.py` and
+`object_state.py`; this module delivers events to objects:
 
 - `idFromName(name)` is deterministic (sha256 of the class name and the name,
   64 hex digits like a real id); `newUniqueId()` is random; `getByName(name)`
@@ -24,7 +27,7 @@
 """
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import contextvars
 import hashlib
 import inspect
@@ -33,12 +36,15 @@ import logging
 import secrets
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, AsyncIterator, Callable
 
 from workers.rpc import JsDict, OverloadedError, RpcError, clone
 
 from src.localedge.durable.alarms import AlarmScheduler
+from src.localedge.durable.object_id import DurableObjectId
+from src.localedge.durable.object_state import DurableObjectState, ObjectSlot
 from src.localedge.durable.storage import DurableObjectStorage
+from src.localedge.durable.stub import DurableObjectStub
 
 log = logging.getLogger("localedge.durable")
 
@@ -47,102 +53,6 @@ DEFAULT_MAX_QUEUED = 256
 
 # The objects whose events are on the current task's call chain.
 _chain: contextvars.ContextVar[tuple] = contextvars.ContextVar("localedge_do_chain", default=())
-
-
-class DurableObjectId:
-    __slots__ = ("_hex", "name")
-
-    def __init__(self, hex_id: str, name: str | None = None) -> None:
-        self._hex = hex_id
-        self.name = name
-
-    def toString(self) -> str:
-        return self._hex
-
-    def equals(self, other: Any) -> bool:
-        return isinstance(other, DurableObjectId) and other._hex == self._hex
-
-    def __eq__(self, other: Any) -> bool:
-        return self.equals(other)
-
-    def __hash__(self) -> int:
-        return hash(self._hex)
-
-    def __str__(self) -> str:
-        return self._hex
-
-    def __repr__(self) -> str:
-        return f"DurableObjectId({self._hex[:16]}..., name={self.name!r})"
-
-
-class DurableObjectState:
-    """The object's `ctx`: `id`, `storage`, `blockConcurrencyWhile`, `waitUntil`."""
-
-    def __init__(self, object_id: DurableObjectId, storage: DurableObjectStorage, slot: "_Slot") -> None:
-        self.id = object_id
-        self.storage = storage
-        self._slot = slot
-
-    def blockConcurrencyWhile(self, fn: Callable[[], Any]) -> asyncio.Future:
-        """Run `fn()`; no event reaches the object before it finishes (usually called in the constructor)."""
-        result = fn()
-        future = asyncio.ensure_future(result) if inspect.isawaitable(result) else _done(result)
-        self._slot.blockers.append(future)
-        return future
-
-    def waitUntil(self, awaitable: Any) -> None:
-        self._slot.namespace.track(awaitable)
-
-    def abort(self, reason: str | None = None) -> None:
-        self._slot.namespace.evict(self._slot, force=True)
-        raise RuntimeError(reason or "Durable Object abort requested")
-
-
-def _done(value: Any) -> asyncio.Future:
-    f = asyncio.get_running_loop().create_future()
-    f.set_result(value)
-    return f
-
-
-class _Slot:
-    __slots__ = ("namespace", "id", "instance", "state", "storage", "lock", "busy", "blockers")
-
-    def __init__(self, namespace: "DurableObjectNamespace", object_id: DurableObjectId) -> None:
-        self.namespace = namespace
-        self.id = object_id
-        self.instance: Any = None
-        self.storage: DurableObjectStorage | None = None
-        self.state: DurableObjectState | None = None
-        self.lock = asyncio.Lock()
-        self.busy = 0
-        self.blockers: list[asyncio.Future] = []
-
-
-class DurableObjectStub:
-    """What `getByName`/`get` return: every attribute is an async RPC method."""
-
-    __slots__ = ("_ns", "id", "name")
-
-    def __init__(self, namespace: "DurableObjectNamespace", object_id: DurableObjectId) -> None:
-        self._ns = namespace
-        self.id = object_id
-        self.name = object_id.name
-
-    def __getattr__(self, method: str) -> Callable[..., Any]:
-        if method.startswith("__"):
-            raise AttributeError(method)
-        ns, oid = self._ns, self.id
-
-        def call(*args: Any, **kwargs: Any):
-            # Copy (and refuse) the arguments now, in the caller, like python_to_rpc does.
-            args_copy = [clone(a) for a in args]
-            kwargs_copy = {k: clone(v) for k, v in kwargs.items()}
-            return ns.call(oid, method, args_copy, kwargs_copy)
-
-        return call
-
-    def __repr__(self) -> str:
-        return f"DurableObjectStub({self._ns.class_name}, {self.id!r})"
 
 
 class DurableObjectNamespace:
@@ -159,7 +69,7 @@ class DurableObjectNamespace:
         self.max_live = max_live
         self.max_queued = max_queued
         self.overloads = 0   # calls refused as overloaded, for tests and benchmarks
-        self._live: OrderedDict[str, _Slot] = OrderedDict()
+        self._live: OrderedDict[str, ObjectSlot] = OrderedDict()
         self.calls = 0  # RPC calls delivered, for tests and benchmarks
         self.evictions = 0
 
@@ -189,18 +99,18 @@ class DurableObjectNamespace:
         return self
 
     # ------------------------------------------------------------ events
-    def _slot(self, object_id: DurableObjectId) -> _Slot:
+    def _slot(self, object_id: DurableObjectId) -> ObjectSlot:
         key = object_id._hex
         slot = self._live.get(key)
         if slot is None:
-            slot = self._live[key] = _Slot(self, object_id)
+            slot = self._live[key] = ObjectSlot(self, object_id)
         else:
             self._live.move_to_end(key)
             if slot.id.name is None and object_id.name is not None:
                 slot.id.name = object_id.name
         return slot
 
-    def _ensure_instance(self, slot: _Slot) -> Any:
+    def _ensure_instance(self, slot: ObjectSlot) -> Any:
         if slot.instance is None:
             if slot.storage is None:
                 hex_id = slot.id._hex
@@ -213,10 +123,10 @@ class DurableObjectNamespace:
         return slot.instance
 
     def alarms_name(self, hex_id: str) -> str | None:
-        alarm = self.alarms._alarms.get((self.class_name, hex_id))
-        return alarm.name if alarm is not None else None
+        """The name an object with a persisted alarm was created under (it wakes by id alone)."""
+        return self.alarms.name_of((self.class_name, hex_id))
 
-    async def _event(self, slot: _Slot, run: Callable[[Any], Any]) -> Any:
+    async def _event(self, slot: ObjectSlot, run: Callable[[Any], Any]) -> Any:
         """One event: construct if needed, run, commit, then hand back the result."""
         storage = None
         chain = _chain.get()
@@ -315,7 +225,7 @@ class DurableObjectNamespace:
                     self.evict(slot)
                     excess -= 1
 
-    def evict(self, slot: _Slot, force: bool = False, fast: bool = False) -> None:
+    def evict(self, slot: ObjectSlot, force: bool = False, fast: bool = False) -> None:
         self._live.pop(slot.id._hex, None)
         if slot.storage is not None:
             try:
@@ -328,6 +238,20 @@ class DurableObjectNamespace:
     def live_count(self) -> int:
         return len(self._live)
 
+    def live_instance(self, name: str) -> Any:
+        """The constructed instance of the object named `name`, or None when it is not live.
+        Calling it directly bypasses the input gate: for tooling that shows what the gate prevents."""
+        slot = self._live.get(self.idFromName(name)._hex)
+        return slot.instance if slot is not None else None
+
+    @contextlib.asynccontextmanager
+    async def occupied(self, name: str) -> AsyncIterator[None]:
+        """Hold the object named `name` as one long event would: every call queues behind it
+        (and beyond `max_queued` is refused as overloaded) until the block ends."""
+        slot = self._slot(self.idFromName(name))
+        async with slot.lock:
+            yield
+
     def close(self) -> None:
         for slot in list(self._live.values()):
             self.evict(slot, force=True, fast=True)
@@ -337,5 +261,5 @@ class DurableObjectNamespace:
         return self.dir / f"{self.idFromName(name)._hex}.sqlite"
 
 
-def _label(slot: _Slot) -> str:
+def _label(slot: ObjectSlot) -> str:
     return slot.id.name if slot.id.name is not None else slot.id._hex[:12]

@@ -5,13 +5,17 @@ import asyncio
 import json
 from types import SimpleNamespace
 
-from durable_objects.bucket import ClientBucket
-from src.tollgate.snapshots import UsageRecord, encode_ndjson
-from src.tollgate.usage import ACCOUNTING_PERIOD_MS
-from tests.snapshots.fake_d1 import FakeD1
-from tests.state.fakes import FakeNamespace
-from worker.restore_route import restore_client
-from worker.stores.d1 import D1Store
+from src.localedge.sdk import install
+
+install()   # `import workers` finds the local runtime's SDK, as the runtime provides it
+
+from durable_objects.bucket import ClientBucket  # noqa: E402
+from src.tollgate.snapshots import UsageRecord, encode_ndjson  # noqa: E402
+from src.tollgate.usage import ACCOUNTING_PERIOD_MS  # noqa: E402
+from tests.snapshots.fake_d1 import FakeD1  # noqa: E402
+from tests.state.fakes import FakeNamespace  # noqa: E402
+from worker.restore_route import restore_client  # noqa: E402
+from worker.stores.d1 import D1Store  # noqa: E402
 
 HOUR = 1_800_000_000_000 // ACCOUNTING_PERIOD_MS * ACCOUNTING_PERIOD_MS
 
