@@ -12,17 +12,22 @@ proxy process is not counted (it is not part of production).
   tollgate /health     the bundle answering without a decision
   python floor         a Python Worker that answers at once (runtime + SDK)
   python RPC floor     a Python Worker calling a Python Durable Object that returns a constant
+  python write floor   the same, the Durable Object writing one SQLite row per call (one commit)
   JS GCRA              a JavaScript Worker + JavaScript SQLite Durable Object, one GCRA rule
   local runtime        tollgate /allow on the CPython local runtime (its whole process)
 
 Plus cold start (the first request after the runtime is up) and bundle size.
 "Tollgate above the RPC floor" = /allow minus the RPC floor: the goal is <= 0.3 ms.
+"Above the write floor" leaves out the commit of the one row a decision writes, which every
+durable limiter pays: what is left is Tollgate's own Python.
 
     scripts/bench workerd [--requests 2000] [--rounds 3] [--connections 8] [--clients 50]
-                          [--against REV] [--only "tollgate /allow,python RPC floor"]
+                          [--against REV[,REV...]] [--only "tollgate /allow,python RPC floor"] [--interleave N]
 
---against REV serves another commit's dry-run bundle as one more /allow subject in the
-same rounds: the honest way to see what a change costs on a noisy machine.
+--against REV serves another commit's dry-run bundle (or each of a comma-separated list) as
+one more /allow subject in the same rounds: the honest way to see what a change costs on a
+noisy machine. --interleave N runs every subject at once and loads them in N alternating
+blocks instead, so the subjects compared are measured seconds apart, not minutes.
 """
 from __future__ import annotations
 
@@ -36,12 +41,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from scripts.bench_gateway import BENCH_VARS  # noqa: E402
 from scripts.bench_load import start_origin, stop  # noqa: E402
 from scripts.workerd import dry_run  # noqa: E402
+from scripts.workerd.interleave import interleaved  # noqa: E402
 from src.localedge.derived import derived_config  # noqa: E402
 
 PY = sys.executable
@@ -157,9 +164,18 @@ def first_request_ms(url: str) -> float:
 
 def measure(proc: subprocess.Popen, url: str, path: str, args: argparse.Namespace, workerd: bool) -> dict:
     """Cold first request, warm-up, then CPU ms per request of the process that runs the Worker."""
+    cold = measure_block(proc, url, path, args, workerd, warm=True)
+    return {**measure_block(proc, url, path, args, workerd, warm=False), "cold_ms": cold}
+
+
+def measure_block(proc: subprocess.Popen, url: str, path: str, args: argparse.Namespace, workerd: bool,
+                  warm: bool) -> Any:
+    """`warm`: the first request's time (ms) after the warm-up; else one measured block."""
     headers = {"Authorization": f"Bearer {SECRETS['ALLOW_TOKEN']}"}
-    cold = first_request_ms(url + path)
-    load(url + path, max(200, args.requests // 10), args.connections, args.clients, headers)
+    if warm:
+        cold = first_request_ms(url + path)
+        load(url + path, max(200, args.requests // 10), args.connections, args.clients, headers)
+        return cold
     pid = user_worker_pid(proc.pid) if workerd else proc.pid
     before = cpu_seconds(pid)
     result = load(url + path, args.requests, args.connections, args.clients, headers)
@@ -167,7 +183,7 @@ def measure(proc: subprocess.Popen, url: str, path: str, args: argparse.Namespac
     ok = sum(n for s, n in result["statuses"].items() if int(s) < 400)
     if ok != args.requests:
         raise RuntimeError(f"{url}{path}: not every request succeeded: {result['statuses']}")
-    return {"cpu_ms": spent * 1000 / args.requests, "cold_ms": cold, "rps": args.requests / result["seconds"]}
+    return {"cpu_ms": spent * 1000 / args.requests, "rps": args.requests / result["seconds"]}
 
 
 def workerd_cmd(config: Path, state: Path, origin: str, bundle: Path | None) -> list[str]:
@@ -177,8 +193,22 @@ def workerd_cmd(config: Path, state: Path, origin: str, bundle: Path | None) -> 
 
 
 def one_round(work: Path, bundle: Path, origin: str, args: argparse.Namespace, n: int,
-              against: Path | None = None) -> dict[str, dict]:
+              against: dict[str, Path] | None = None) -> dict[str, dict]:
     """Every subject once (or those --only names); each gets a fresh runtime."""
+    out = {}
+    for name, (cmd, path, on_workerd) in subjects_for(work, bundle, origin, args, n, against).items():
+        proc, url = start(cmd)
+        try:
+            out[name] = measure(proc, url, path, args, on_workerd)
+        finally:
+            end(proc)
+        print(f"  round {n + 1}: {name:<22} {out[name]['cpu_ms']:.3f} ms CPU/request", flush=True)
+    return out
+
+
+def subjects_for(work: Path, bundle: Path, origin: str, args: argparse.Namespace, n: int,
+                 against: dict[str, Path] | None) -> dict[str, tuple[list[str], str, bool]]:
+    """name -> (command, path, on workerd) of every subject (or those --only names)."""
     tollgate_cfg = derived_config(work / f"tollgate-{n}", BENCH_VARS, SECRETS, name="tollgate-bench")
     py = ["python_workers"]
     subjects = {
@@ -190,26 +220,21 @@ def one_round(work: Path, bundle: Path, origin: str, args: argparse.Namespace, n
         "python RPC floor": (workerd_cmd(subject_config(work / f"pyrpc-{n}", SUBJECTS / "py_rpc.py",
                                                         [("CONSTANT", "Constant")], py),
                                          work / f"s-pyrpc-{n}", "none", None), "/", True),
+        "python write floor": (workerd_cmd(subject_config(work / f"pyw-{n}", SUBJECTS / "py_rpc_write.py",
+                                                          [("COUNTER", "Counter")], py),
+                                           work / f"s-pyw-{n}", "none", None), "/", True),
         "JS GCRA": (workerd_cmd(subject_config(work / f"js-{n}", SUBJECTS / "js_gcra.js", [("GCRA", "Gcra")], []),
                                 work / f"s-js-{n}", "none", None), "/", True),
         "local runtime /allow": ([PY, "-m", "src.localedge", "--config", str(tollgate_cfg), "--state",
                                   str(work / f"s-local-{n}"), "--port", "0", "--origin", "none", "--quiet",
                                   "--no-build", "--no-crons"], "/__tollgate/allow", False),
     }
-    if against is not None:   # the same /allow subject served from another commit's dry-run bundle
-        subjects[f"tollgate /allow @{args.against}"] = (
-            workerd_cmd(tollgate_cfg, work / f"s-against-{n}", "none", against), "/__tollgate/allow", True)
+    for rev, rev_bundle in (against or {}).items():   # the same /allow subject from another commit's bundle
+        subjects[f"tollgate /allow @{rev}"] = (
+            workerd_cmd(tollgate_cfg, work / f"s-against-{rev}-{n}", "none", rev_bundle), "/__tollgate/allow", True)
     if args.only:
         subjects = {k: v for k, v in subjects.items() if k in args.only or k.startswith("tollgate /allow @")}
-    out = {}
-    for name, (cmd, path, on_workerd) in subjects.items():
-        proc, url = start(cmd)
-        try:
-            out[name] = measure(proc, url, path, args, on_workerd)
-        finally:
-            end(proc)
-        print(f"  round {n + 1}: {name:<22} {out[name]['cpu_ms']:.3f} ms CPU/request", flush=True)
-    return out
+    return subjects
 
 
 def span(values: list[float], digits: int = 2) -> str:
@@ -223,22 +248,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--connections", type=int, default=8)
     p.add_argument("--clients", type=int, default=50, help="API keys: one Durable Object each")
-    p.add_argument("--against", metavar="REV", help="also serve REV's dry-run bundle as a subject, in the "
-                   "same rounds (an A/B of two commits on one machine state)")
+    p.add_argument("--against", metavar="REV[,REV]", help="also serve each REV's dry-run bundle as a subject, "
+                   "in the same rounds (an A/B of commits on one machine state)")
+    p.add_argument("--interleave", type=int, metavar="BLOCKS", default=0,
+                   help="every subject up at once, BLOCKS blocks of --requests each in turn, instead of "
+                   "--rounds (figures over blocks; see scripts/workerd/interleave.py)")
     p.add_argument("--only", type=lambda v: [x.strip() for x in v.split(",")], default=None,
                    help='comma-separated subjects to run, e.g. "tollgate /allow,python RPC floor"')
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="tollgate-bench-workerd-") as tmp:
         work = Path(tmp)
         bundle, size = dry_run.build(work / "bundle")
-        against = dry_run.build_at(args.against, work / "against") if args.against else None
+        revs = [r.strip() for r in args.against.split(",") if r.strip()] if args.against else []
+        against = {rev: dry_run.build_at(rev, work / f"against-{rev}") for rev in revs}
         origin_proc, origin = start_origin(work)
         try:
-            rounds = [one_round(work, bundle, origin, args, n, against) for n in range(args.rounds)]
+            if args.interleave:
+                rounds = interleaved(subjects_for(work, bundle, origin, args, 0, against), args, args.interleave,
+                                     start, end, measure_block)
+            else:
+                rounds = [one_round(work, bundle, origin, args, n, against) for n in range(args.rounds)]
         finally:
             stop(origin_proc)
-    print(f"\nworkerd 1.20261117.1, Pyodide 314.0.6; {args.requests} requests x {args.rounds} rounds, "
-          f"{args.connections} connections, {args.clients} clients; median (min-max) over rounds")
+    runs = f"{args.interleave} interleaved blocks" if args.interleave else f"{args.rounds} rounds"
+    print(f"\nworkerd 1.20261117.1, Pyodide 314.0.6; {args.requests} requests x {runs}, "
+          f"{args.connections} connections, {args.clients} clients; median (min-max) over {runs.split()[-1]}")
     print(f"{'subject':<24}{'CPU ms/request':>22}{'first request ms':>22}{'requests/s':>18}")
     for name in rounds[0]:
         col = lambda key: [r[name][key] for r in rounds]
@@ -248,6 +282,12 @@ def main(argv: list[str] | None = None) -> int:
         if "python RPC floor" in rounds[0]:
             above = [r[name]["cpu_ms"] - r["python RPC floor"]["cpu_ms"] for r in rounds]
             print(f"{name} above the Python RPC floor: {span(above, 3)} ms CPU (goal <= {GOAL_ABOVE_RPC_MS})")
+        if "python write floor" in rounds[0]:
+            above = [r[name]["cpu_ms"] - r["python write floor"]["cpu_ms"] for r in rounds]
+            print(f"{name} above the Python write floor: {span(above, 3)} ms CPU")
+    if "python RPC floor" in rounds[0] and "python write floor" in rounds[0]:
+        commit = [r["python write floor"]["cpu_ms"] - r["python RPC floor"]["cpu_ms"] for r in rounds]
+        print(f"one SQLite write per call (write floor minus RPC floor): {span(commit, 3)} ms CPU")
     if "JS GCRA" in rounds[0] and "tollgate /allow" in rounds[0]:
         ratio = [r["tollgate /allow"]["cpu_ms"] / r["JS GCRA"]["cpu_ms"] for r in rounds]
         print(f"tollgate /allow / JS GCRA: {span(ratio, 2)}x")
