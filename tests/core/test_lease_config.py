@@ -38,3 +38,9 @@ def test_max_overshoot_reads_percentages_only():
     assert parse_max_overshoot("1%") == 0.01 and parse_max_overshoot(" 2.5 % ") == 0.025
     with pytest.raises(ValueError):
         parse_max_overshoot("1")
+
+
+def test_a_concurrency_rule_is_always_strict():
+    assert "always decided by the bucket" in errors({"name": "c", "limit": "5 concurrent", "mode": "lease"})
+    assert "max_overshoot" in errors({"name": "c", "limit": "5 concurrent", "max_overshoot": "1%"})
+    assert parse_config({"rules": [{"name": "c", "limit": "5 concurrent", "mode": "strict"}]}).rules[0].lease == 0.0

@@ -72,3 +72,10 @@ def test_a_failed_call_keeps_what_it_carried_for_the_next():
     assert ask.spent == (("minute", 3, 3),) and "k" not in book.spent
     book.lost(ask, "k")
     assert book.ask("k", (), 0).spent == (("minute", 3, 3),)
+
+
+def test_a_rule_set_with_a_concurrency_rule_is_decided_by_the_bucket():
+    with_slots = {"identity": ID, "rules": [{"name": "minute", "limit": "18000/minute", "mode": "lease"},
+                                            {"name": "inflight", "limit": "100000 concurrent"}]}
+    sim = hot_run(with_slots, n=300)
+    assert sim.calls >= 300 and sum(r.allowed for r in sim.results) == 300
