@@ -9,6 +9,7 @@ proxy process is not counted (it is not part of production).
 
   tollgate /allow      the dry-run bundle: one decision over the sample's three rules
   tollgate gateway     the same, forwarded to a local origin
+  tollgate gateway+slot  the gateway with a concurrency rule too: a slot taken and released per request
   tollgate /health     the bundle answering without a decision
   python floor         a Python Worker that answers at once (runtime + SDK)
   python RPC floor     a Python Worker calling a Python Durable Object that returns a constant
@@ -45,7 +46,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from scripts.bench_gateway import BENCH_VARS  # noqa: E402
+from scripts.bench_gateway import BENCH_VARS, SLOT_VARS  # noqa: E402
 from scripts.bench_load import start_origin, stop  # noqa: E402
 from scripts.workerd import dry_run  # noqa: E402
 from scripts.workerd.interleave import interleaved  # noqa: E402
@@ -210,10 +211,12 @@ def subjects_for(work: Path, bundle: Path, origin: str, args: argparse.Namespace
                  against: dict[str, Path] | None) -> dict[str, tuple[list[str], str, bool]]:
     """name -> (command, path, on workerd) of every subject (or those --only names)."""
     tollgate_cfg = derived_config(work / f"tollgate-{n}", BENCH_VARS, SECRETS, name="tollgate-bench")
+    slot_cfg = derived_config(work / f"tollgate-slot-{n}", SLOT_VARS, SECRETS, name="tollgate-bench")
     py = ["python_workers"]
     subjects = {
         "tollgate /allow": (workerd_cmd(tollgate_cfg, work / f"s-allow-{n}", "none", bundle), "/__tollgate/allow", True),
         "tollgate gateway": (workerd_cmd(tollgate_cfg, work / f"s-gw-{n}", origin, bundle), "/v1/items", True),
+        "tollgate gateway+slot": (workerd_cmd(slot_cfg, work / f"s-slot-{n}", origin, bundle), "/c/items", True),
         "tollgate /health": (workerd_cmd(tollgate_cfg, work / f"s-health-{n}", "none", bundle), "/__tollgate/health", True),
         "python floor": (workerd_cmd(subject_config(work / f"pyh-{n}", SUBJECTS / "py_health.py", [], py),
                                      work / f"s-pyh-{n}", "none", None), "/", True),

@@ -18,8 +18,8 @@ def test_bench_workerd_measures_every_subject_and_states_the_goal_line():
                           timeout=600, env=toolchain.node_path_env())
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
-    for subject in ("tollgate /allow", "tollgate gateway", "tollgate /health", "python floor", "python RPC floor",
-                    "python write floor", "JS GCRA", "local runtime /allow"):
+    for subject in ("tollgate /allow", "tollgate gateway", "tollgate gateway+slot", "tollgate /health", "python floor",
+                    "python RPC floor", "python write floor", "JS GCRA", "local runtime /allow"):
         row = re.search(rf"^{re.escape(subject)}\s+(\d+\.\d+)", out, re.MULTILINE)
         assert row and float(row.group(1)) > 0, (subject, out)
     assert re.search(r"^bundle: [\d.]+ KiB \(gzip [\d.]+ KiB\)$", out, re.MULTILINE), out
