@@ -126,12 +126,16 @@ class ClientBucket(DurableObject):
             store.forget()      # rows may be changed in memory and not in storage: read them again
             raise
         # --- then make sure the change leaves the object ---
+        decision = await self._settled(decision, asked, rules, changed, now)
+        return encode_decision(decision, slot)
+
+    async def _settled(self, decision, asked: tuple, rules: tuple, changed: bool, now: int):
+        """After a decision's synchronous step: the alarm that pushes the change, and the
+        answer under the names the caller asked for."""
         self.lifecycle.note(rules)
         if changed:
             await self.pusher.ensure_alarm(now)
-        if rules is not asked:
-            decision = self.renames.answered_as(decision, asked, rules)
-        return encode_decision(decision, slot)
+        return decision if rules is asked else self.renames.answered_as(decision, asked, rules)
 
     # ---------------------------------------------------------------- concurrency slots (slots.py)
     async def release(self, slot: str) -> str:
@@ -164,11 +168,7 @@ class ClientBucket(DurableObject):
         except BaseException:
             self.store.forget()
             raise
-        self.lifecycle.note(rules)
-        if changed:
-            await self.pusher.ensure_alarm(now)
-        if rules is not asked:
-            decision = self.renames.answered_as(decision, asked, rules)
+        decision = await self._settled(decision, asked, rules, changed, now)
         return encode_grants(encode_decision(decision), grants)
 
     async def count_denied(self, report: str) -> str:

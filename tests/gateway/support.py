@@ -208,3 +208,12 @@ async def call(http: Any, method: str, url: str, **kw: Any) -> tuple[int, Any, b
     """One request, redirects not followed: (status, headers, body)."""
     async with http.request(method, url, allow_redirects=False, **kw) as r:
         return r.status, r.headers, await r.read()
+
+
+async def rule_row(http: Any, url: str, who: str, rule: str) -> dict:
+    """A client's row for `rule` as the admin API shows it (the read flushes the isolate's
+    local denials and lease spends first, so the counts are exact)."""
+    admin = {"Authorization": f"Bearer {SECRETS['ADMIN_TOKEN']}"}
+    status, _, body = await call(http, "GET", f"{url}/__tollgate/admin/clients/{who}", headers=admin)
+    assert status == 200, body
+    return json.loads(body)["rules"][rule]

@@ -7,18 +7,12 @@ from __future__ import annotations
 
 import json
 
-from tests.gateway.support import SECRETS, call, problem_of, run_scenario
+from tests.gateway.support import SECRETS, call, problem_of, rule_row, run_scenario
 
 TOLLGATE = {"identity": ["header:x-api-key"],
             "rules": [{"name": "daily", "limit": "5/day", "algorithm": "fixed_window"}]}
 ADMIN = {"Authorization": f"Bearer {SECRETS['ADMIN_TOKEN']}"}
 ALLOW = {"Authorization": f"Bearer {SECRETS['ALLOW_TOKEN']}"}
-
-
-async def daily_row(http, url: str, who: str) -> dict:
-    status, _, body = await call(http, "GET", f"{url}/__tollgate/admin/clients/{who}", headers=ADMIN)
-    assert status == 200, body
-    return json.loads(body)["rules"]["daily"]
 
 
 def test_a_denied_clients_repeats_are_answered_by_the_isolate_without_a_bucket_call(tmp_path, runtime):
@@ -27,7 +21,7 @@ def test_a_denied_clients_repeats_are_answered_by_the_isolate_without_a_bucket_c
         assert [(await call(http, "GET", url, headers=who))[0] for _ in range(5)] == [201] * 5
         first = await call(http, "GET", url, headers=who)
         assert first[0] == 429
-        row = await daily_row(http, edge.url, "alice")
+        row = await rule_row(http, edge.url, "alice", "daily")
         assert (row["allowed"], row["denied"], row["version"]) == (5, 1, 6)
         repeats = [await call(http, "GET", url, headers=who) for _ in range(25)]
         for status, headers, body in repeats:
@@ -38,7 +32,7 @@ def test_a_denied_clients_repeats_are_answered_by_the_isolate_without_a_bucket_c
         waits = [int(first[1]["Retry-After"])] + [int(h["Retry-After"]) for _, h, _ in repeats]
         assert waits == sorted(waits, reverse=True) and waits[0] - waits[-1] <= 5   # counting down, never up
         assert origin.count() == 5
-        row = await daily_row(http, edge.url, "alice")
+        row = await rule_row(http, edge.url, "alice", "daily")
         assert (row["allowed"], row["denied"]) == (5, 26)   # every denial counted ...
         assert row["version"] == 7                          # ... from one report, not 25 decisions
         # a reset through this isolate's admin API applies at once
@@ -62,7 +56,7 @@ def test_allow_answers_repeats_from_the_cache_and_other_clients_are_asked(tmp_pa
         assert (await call(http, "GET", url, headers=cost))[0] == 200
         assert (await call(http, "GET", url, headers=cost))[0] == 429       # cached for cost 5 ...
         assert (await call(http, "GET", url, headers={"X-Api-Key": "dave"}))[0] == 429   # ... cost 1 asked: 6 > 5
-        row = await daily_row(http, edge.url, "bob")
+        row = await rule_row(http, edge.url, "bob", "daily")
         # 5 admissions and one report: the fifth left the day at 0, so all 10 were answered here
         assert (row["allowed"], row["denied"], row["version"]) == (5, 10, 6), row
     run_scenario(tmp_path, TOLLGATE, scenario, with_origin=False)

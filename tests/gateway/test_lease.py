@@ -5,23 +5,15 @@ the usage it counts is exactly what was admitted (the admin read flushes the iso
 report), and once the limit is reached the client gets the usual 429."""
 from __future__ import annotations
 
-import json
 import time
 
-from tests.gateway.support import SECRETS, call, problem_of, run_scenario
+from tests.gateway.support import call, problem_of, rule_row, run_scenario
 
-ADMIN = {"Authorization": f"Bearer {SECRETS['ADMIN_TOKEN']}"}
 
 
 def lease_config(limit: str, burst: int) -> dict:
     return {"identity": ["header:x-api-key"],
             "rules": [{"name": "minute", "limit": limit, "burst": burst, "mode": "lease"}]}
-
-
-async def minute_row(http, url: str, who: str) -> dict:
-    status, _, body = await call(http, "GET", f"{url}/__tollgate/admin/clients/{who}", headers=ADMIN)
-    assert status == 200, body
-    return json.loads(body)["rules"]["minute"]
 
 
 def test_a_leased_clients_requests_are_decided_without_a_bucket_decision_each(tmp_path, runtime):
@@ -30,7 +22,7 @@ def test_a_leased_clients_requests_are_decided_without_a_bucket_decision_each(tm
         statuses = [(await call(http, "GET", url, headers=who))[0] for _ in range(300)]
         assert statuses == [201] * 300
         assert origin.count() == 300
-        row = await minute_row(http, edge.url, "alice")
+        row = await rule_row(http, edge.url, "alice", "minute")
         assert (row["allowed"], row["admitted"]) == (300, 300)     # usage: what was admitted, not granted
         assert row["version"] < 150, row                           # far fewer changes than 300 decisions
     run_scenario(tmp_path, lease_config("60000/minute", 6000), scenario)
@@ -49,6 +41,6 @@ def test_a_leased_client_at_its_limit_gets_429_within_the_stated_overshoot(tmp_p
         status, headers, body = answers[-1]
         assert status == 429 and problem_of(429, headers, body)["rule"] == "minute"
         assert int(headers["Retry-After"]) >= 1 and headers["RateLimit"].startswith('"minute";r=0;')
-        row = await minute_row(http, edge.url, "bob")
+        row = await rule_row(http, edge.url, "bob", "minute")
         assert row["admitted"] == admitted
     run_scenario(tmp_path, lease_config("600/minute", 200), scenario)
