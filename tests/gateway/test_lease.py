@@ -10,7 +10,6 @@ import time
 from tests.gateway.support import call, problem_of, rule_row, run_scenario
 
 
-
 def lease_config(limit: str, burst: int) -> dict:
     return {"identity": ["header:x-api-key"],
             "rules": [{"name": "minute", "limit": limit, "burst": burst, "mode": "lease"}]}
