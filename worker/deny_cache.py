@@ -22,12 +22,12 @@ either are lost.
 """
 from __future__ import annotations
 
-import hmac
 import weakref
 from typing import Any
 
 from src.tollgate.decision import Decision, RuleResult
 from src.tollgate.deny_report import encode_report
+from worker import operator_tokens
 
 DEFAULT_CAP_MS = 60_000
 REFRESH_WAIT_MS = 1000        # the others keep the denial at most this long while one request asks again
@@ -192,13 +192,4 @@ async def flush(env: Any, clear: bool = False) -> int:
 def operator_asks(env: Any, authorization: str | None) -> bool:
     """True when the request carries ADMIN_TOKEN or METRICS_TOKEN: only an operator's read
     flushes the cache (an anonymous request must not be able to empty it during a flood)."""
-    if not authorization:
-        return False
-    scheme, _, given = authorization.strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return False
-    for name in ("ADMIN_TOKEN", "METRICS_TOKEN"):
-        token = getattr(env, name, None)
-        if isinstance(token, str) and token and hmac.compare_digest(given.strip().encode(), token.encode()):
-            return True
-    return False
+    return operator_tokens.is_operator(env, authorization)

@@ -17,11 +17,11 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-from worker import deny_cache, latency, lease_step, slots
+from worker import deny_cache, latency, lease_step, operator_tokens, slots
 from worker.forwarding import UNCHECKED_HEADER, origin_url, request_headers, response_headers
 from worker.admission import admit
 from worker.limiter import rule_path
-from worker.platform import Incoming, OriginTimeout, OriginUnreachable, env_value, fetch_origin, response
+from worker.platform import Incoming, OriginTimeout, OriginUnreachable, fetch_origin, response
 from worker.replies import Reply, not_found, problem_reply
 from worker.routes import admin, allow, dashboard, health, metrics_route
 from worker.settings import Settings, SettingsError, load
@@ -130,10 +130,8 @@ def misconfigured(exc: SettingsError, env: Any, incoming: Incoming) -> Reply:
     the build step gets. The field-path errors go to the log, and into the body only for
     the operator (a request with the admin token): they may quote override keys, which are
     API keys. Secret values are never part of an error."""
-    token = env_value(env, "ADMIN_TOKEN")
     extensions = {}
-    if (isinstance(token, str) and token
-            and admin.admin_refusal(token.encode(), incoming.headers.get("authorization")) is None):
+    if operator_tokens.bearer_is(incoming.headers.get("authorization"), operator_tokens.admin_token(env)):
         extensions["errors"] = exc.errors
     return problem_reply(503, "Tollgate is misconfigured",
                          "The gateway's configuration is invalid, so no request is forwarded or decided; "

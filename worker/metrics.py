@@ -23,17 +23,16 @@ METRICS_TOKEN is set); with neither configured the endpoint is closed.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import random
 from typing import Any
 
 from src.tollgate import clock
-from src.tollgate.envvars import env_str
 from src.tollgate.headers import problem
 from src.tollgate.snapshots import shard_name
 from src.tollgate.topology import METRICS_OBJECT, outbox_shards
+from worker import operator_tokens
 from worker.latency import BOUNDS_MS
 
 log = logging.getLogger("tollgate.metrics")
@@ -109,13 +108,8 @@ def _problem(status: int, title: str, detail: str) -> tuple[int, list[tuple[str,
 
 def authorized(env: Any, authorization: str | None) -> bool | None:
     """True/False; None when no token is configured (endpoint closed)."""
-    token = env_str(env, "METRICS_TOKEN") or env_str(env, "ADMIN_TOKEN")
-    if not token:
-        return None
-    presented = (authorization or "").strip()
-    if not presented.lower().startswith("bearer "):
-        return False
-    return hmac.compare_digest(presented[7:].strip().encode(), token.encode())
+    token = operator_tokens.metrics_token(env)
+    return None if token is None else operator_tokens.bearer_is(authorization, token)
 
 
 async def _stats(env: Any, name: str) -> dict | None:
