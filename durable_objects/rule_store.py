@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from durable_objects import journal, rule_sql, slots
+from durable_objects import journal, rule_sql
+from durable_objects.rule_schema import MIGRATIONS
 from durable_objects.restored_rows import RestoredUsage
 from durable_objects.rule_row import RuleRow, _text
 from durable_objects.sql import Sql, migrate
@@ -23,38 +24,7 @@ from src.tollgate.algorithms import State
 from src.tollgate.decision import Decision
 from src.tollgate.snapshots import UsageRecord
 
-# Migrations run in the constructor: a deployed object keeps its storage, so
-# every schema change is a new numbered step applied once, recorded in meta.
-MIGRATIONS: dict[int, tuple[str, ...]] = {
-    1: (
-        """CREATE TABLE IF NOT EXISTS rule_state (
-             rule TEXT PRIMARY KEY,
-             s0 INTEGER, s1 INTEGER, s2 INTEGER,
-             period_start INTEGER NOT NULL,
-             allowed INTEGER NOT NULL, admitted INTEGER NOT NULL,
-             denied INTEGER NOT NULL, shadow_denied INTEGER NOT NULL,
-             version INTEGER NOT NULL,
-             sent_version INTEGER NOT NULL DEFAULT 0)""",
-        """CREATE TABLE IF NOT EXISTS closed_usage (
-             rule TEXT NOT NULL, period_start INTEGER NOT NULL,
-             allowed INTEGER NOT NULL, admitted INTEGER NOT NULL,
-             denied INTEGER NOT NULL, shadow_denied INTEGER NOT NULL,
-             version INTEGER NOT NULL,
-             PRIMARY KEY (rule, period_start))""",
-    ),
-    2: (
-        # Usage restored from the store (restore()/seed), charged to each rule's limiter
-        # state on its next decision so a restored bucket does not hand out a fresh quota.
-        """CREATE TABLE IF NOT EXISTS restored_usage (
-             rule TEXT NOT NULL, period_start INTEGER NOT NULL, admitted INTEGER NOT NULL,
-             PRIMARY KEY (rule, period_start))""",
-    ),
-    # The decision journal (durable_objects/journal.py): one row written per admitted decision.
-    3: (journal.SCHEMA,),
-    # Concurrency slots (durable_objects/slots.py): one row per request in flight.
-    4: (slots.SCHEMA,),
-}
-
+# The schema's numbered steps live in durable_objects/rule_schema.py (MIGRATIONS, re-exported).
 # The statements on rule_state and closed_usage live in durable_objects/rule_sql.py.
 _UPSERTS, _ROWS, _CLOSE = rule_sql.UPSERTS, rule_sql.ROWS, rule_sql.CLOSE
 

@@ -49,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 from scripts.bench_gateway import BENCH_VARS, SLOT_VARS  # noqa: E402
 from scripts.bench_load import start_origin, stop  # noqa: E402
 from scripts.workerd import dry_run  # noqa: E402
+from scripts.workerd.cpu import cpu_seconds, user_worker_pid  # noqa: E402,F401 (bench_identity imports them here)
 from scripts.workerd.interleave import interleaved  # noqa: E402
 from src.localedge.derived import derived_config  # noqa: E402
 
@@ -71,34 +72,6 @@ def subject_config(folder: Path, main: Path, classes: list[tuple[str, str]], fla
     (folder / "wrangler.toml").write_text("\n".join(lines) + "\n")
     (folder / ".dev.vars").write_text("")
     return folder / "wrangler.toml"
-
-
-def user_worker_pid(group_leader: int) -> int:
-    """The workerd process of this process group that runs the user Worker: miniflare
-    starts it with its entry socket on port 0 (the proxy's is the public port)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmd = (entry / "cmdline").read_bytes().split(b"\0")
-            pgid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[2])
-        except (OSError, IndexError, ValueError):
-            continue
-        if pgid == group_leader and cmd and cmd[0].endswith(b"workerd") and b"--socket-addr=entry=127.0.0.1:0" in cmd:
-            return int(entry.name)
-    raise RuntimeError("no user-worker workerd process found")
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time of every thread of `pid`, in ns resolution (schedstat's first field), so a
-    short run on a fast runtime still measures; /proc/<pid>/stat counts 10 ms ticks."""
-    total = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            total += int((task / "schedstat").read_text().split()[0])
-        except (OSError, IndexError, ValueError):
-            continue
-    return total / 1e9
 
 
 def start(cmd: list[str]) -> tuple[subprocess.Popen, str]:
